@@ -1,0 +1,8 @@
+"""hcsc_jax: Hierarchical Contrastive Selective Coding in JAX/Flax.
+
+The core modules (models, selection, losses, objective, hierarchy) import
+without TensorFlow or faiss so that accelerator hosts without them can run the
+train step and the benchmarks.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,145 @@
+"""Benchmarks on synthetic data: `python -m hcsc_jax.benchmark`.
+
+Prints one `name=value unit` line per measurement and writes them to a JSON
+file. Needs neither TensorFlow nor faiss.
+
+  hcsc_head   ms per step of the HCSC objective alone (selection + losses,
+              forward + backward w.r.t. the queries, plus the refresh of the
+              cached queue normaliser for the keys the step enqueues) at
+              reference sizes: B=256, K=16384, d=128, levels 3000/2000/1000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hcsc_jax import objective
+from hcsc_jax import prototypes
+
+
+def _timed(fn: Callable[[int], object], warmup: int, steps: int
+           ) -> tuple[float, float]:
+  """(seconds of the first call, median seconds of the timed calls)."""
+  start = time.perf_counter()
+  jax.block_until_ready(fn(0))
+  first = time.perf_counter() - start
+  for i in range(warmup):
+    jax.block_until_ready(fn(1 + i))
+  times = []
+  for i in range(steps):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(100 + i))
+    times.append(time.perf_counter() - start)
+  return first, statistics.median(times)
+
+
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+  x = rng.normal(size=(n, d)).astype(np.float32)
+  return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def synthetic_hierarchy(num_clusters, num_examples, dim, seed=0
+                        ) -> prototypes.HierarchyArrays:
+  """A random but consistent hierarchy (chained assignments)."""
+  rng = np.random.default_rng(seed)
+  centroids = [_unit(rng, m, dim) for m in num_clusters]
+  temperatures = [rng.uniform(0.1, 0.3, m).astype(np.float32)
+                  for m in num_clusters]
+  parents = [rng.integers(0, up, m) for m, up in
+             zip(num_clusters[:-1], num_clusters[1:])]
+  assignments = [rng.integers(0, num_clusters[0], num_examples)]
+  for p in parents:
+    assignments.append(p[assignments[-1]])
+  logits = [lo @ up.T for lo, up in zip(centroids, centroids[1:])]
+  return prototypes.from_numpy_levels(centroids, temperatures, assignments,
+                                      parents, logits)
+
+
+def bench_hcsc_head(args) -> dict[str, float]:
+  rng = np.random.default_rng(0)
+  batch, dim = args.batch, args.dim
+  hierarchy = synthetic_hierarchy(args.clusters, args.num_examples, dim)
+  queue = jnp.asarray(_unit(rng, args.queue, dim))
+  q = jnp.asarray(_unit(rng, batch, dim))
+  k = jnp.asarray(_unit(rng, batch, dim))
+  config = objective.ObjectiveConfig(sampler=args.sampler)
+  cache = prototypes.queue_log_normalizers(queue, hierarchy)
+  use_cache = not args.no_cache
+
+  def head(q, k, queue, cache, hierarchy, indices, rng):
+    def loss_fn(q):
+      return objective.hcsc_objective(
+          q, k, queue, hierarchy, indices, rng, config,
+          log_normalizers=cache if use_cache else None)
+    (loss, _), grad = jax.value_and_grad(loss_fn, has_aux=True)(q)
+    if use_cache:  # the step also refreshes the rows it enqueues
+      cache = prototypes.refresh_log_normalizers(cache, k, jnp.int32(0),
+                                                 hierarchy)
+    return loss, grad, cache
+
+  head = jax.jit(head)
+
+  def run(i):
+    indices = jnp.asarray(
+        np.random.default_rng(i).integers(0, args.num_examples, batch),
+        jnp.int32)
+    return head(q, k, queue, cache, hierarchy, indices, jax.random.key(i))
+
+  first, median = _timed(run, args.warmup, args.steps)
+  return {"hcsc_head": median * 1e3, "hcsc_head_first_call": first * 1e3}
+
+
+UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms"}
+BENCHMARKS = {"hcsc_head": bench_hcsc_head}
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawTextHelpFormatter)
+  parser.add_argument("--parts", default="hcsc_head",
+                      help=f"comma-separated subset of {sorted(BENCHMARKS)}")
+  parser.add_argument("--batch", type=int, default=256)
+  parser.add_argument("--queue", type=int, default=16384)
+  parser.add_argument("--dim", type=int, default=128)
+  parser.add_argument("--clusters", default="3000,2000,1000")
+  parser.add_argument("--num_examples", type=int, default=1_281_167)
+  parser.add_argument("--sampler", default="hash",
+                      choices=("hash", "threefry"))
+  parser.add_argument("--no_cache", action="store_true",
+                      help="recompute the K x M queue normaliser every step")
+  parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--steps", type=int, default=10)
+  parser.add_argument("--output", default="benchmark.json")
+  args = parser.parse_args(argv)
+  args.clusters = tuple(int(m) for m in args.clusters.split(","))
+  parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+  unknown = [p for p in parts if p not in BENCHMARKS]
+  if unknown:
+    parser.error(f"unknown --parts {unknown}; choose from {sorted(BENCHMARKS)}")
+
+  results = {}
+  for part in parts:
+    for name, value in BENCHMARKS[part](args).items():
+      results[name] = value
+      print(f"{name}={value:.1f} {UNITS[name]}", flush=True)
+  record = {"results": results, "units": UNITS,
+            "device": str(jax.devices()[0].device_kind),
+            "backend": jax.default_backend(), "jax": jax.__version__,
+            "host": platform.node(), "cpu_count": os.cpu_count(),
+            "args": {k: v for k, v in vars(args).items()}}
+  with open(args.output, "w") as f:
+    json.dump(record, f, indent=2)
+
+
+if __name__ == "__main__":
+  main()

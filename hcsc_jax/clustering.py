@@ -1,0 +1,176 @@
+"""Hierarchical k-means with faiss and per-cluster temperatures (SPEC Sec. 2).
+
+Level 0 clusters the N embeddings; level l > 0 clusters the normalised
+centroids of level l-1. All post-processing (counts, temperatures, chained
+assignments) is vectorised with NumPy; there is no loop over samples.
+
+faiss is imported lazily so that `ClusterHierarchy` and the conversion to
+device arrays work on hosts without faiss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from hcsc_jax import prototypes
+
+# Offset inside log(count + 10) of the concentration estimate (PCL, Eq. 3).
+CONCENTRATION_SMOOTHING = 10.0
+CLIP_PERCENTILES = (10.0, 90.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterHierarchy:
+  """The epoch's prototypes, one list entry per level (0 = finest).
+
+  centroids[l] [M_l, d] float32, L2-normalised; assignments[l] [N] int64
+  (dataset index -> level-l cluster); temperatures[l] [M_l] float32;
+  parents[l] [M_l] int64 and child_parent_logits[l] [M_l, M_l+1] float32 for
+  l < L-1.
+  """
+  centroids: list[np.ndarray]
+  assignments: list[np.ndarray]
+  temperatures: list[np.ndarray]
+  parents: list[np.ndarray]
+  child_parent_logits: list[np.ndarray]
+
+  @property
+  def num_levels(self) -> int:
+    return len(self.centroids)
+
+  def to_arrays(self) -> prototypes.HierarchyArrays:
+    """Fixed-shape device arrays for the train state."""
+    return prototypes.from_numpy_levels(
+        self.centroids, self.temperatures, self.assignments, self.parents,
+        self.child_parent_logits)
+
+
+def _validate(features: np.ndarray, num_clusters: Sequence[int],
+              tau: float) -> tuple[np.ndarray, list[int]]:
+  features = np.asarray(features)
+  if features.ndim != 2:
+    raise ValueError(f"features must be a [N, d] array, got shape "
+                     f"{features.shape}.")
+  if not np.issubdtype(features.dtype, np.floating):
+    raise ValueError(f"features must be floating point, got {features.dtype}.")
+  features = np.ascontiguousarray(features, dtype=np.float32)
+  if not np.all(np.isfinite(features)):
+    rows = np.flatnonzero(~np.all(np.isfinite(features), axis=1))
+    raise ValueError(f"features has {rows.size} rows with NaN or inf (first: "
+                     f"row {rows[0]}); the encoder diverged or the input is "
+                     "corrupt.")
+  counts = [int(m) for m in num_clusters]
+  if not counts:
+    raise ValueError("num_clusters is empty; give at least one level, e.g. "
+                     "(3000, 2000, 1000).")
+  if any(m < 1 for m in counts):
+    raise ValueError(f"num_clusters must be positive, got {counts}.")
+  if any(lower <= upper for lower, upper in zip(counts, counts[1:])):
+    raise ValueError(f"num_clusters must be strictly decreasing from the "
+                     f"finest level up, got {counts}.")
+  if features.shape[0] < counts[0]:
+    raise ValueError(f"level 0 has {features.shape[0]} points but "
+                     f"num_clusters[0]={counts[0]}; k-means needs at least as "
+                     "many points as clusters.")
+  if tau <= 0:
+    raise ValueError(f"tau must be positive, got {tau}.")
+  return features, counts
+
+
+def _kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
+            max_points_per_centroid: int, min_points_per_centroid: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """faiss k-means; returns raw centroids, each point's nearest centroid and
+  the squared L2 distance to it."""
+  import faiss  # pylint: disable=g-import-not-at-top
+
+  dim = points.shape[1]
+  params = faiss.ClusteringParameters()
+  params.niter = niter
+  params.nredo = nredo
+  params.seed = seed
+  params.max_points_per_centroid = max_points_per_centroid
+  params.min_points_per_centroid = min_points_per_centroid
+  params.verbose = False
+  clustering = faiss.Clustering(dim, k, params)
+  index = faiss.IndexFlatL2(dim)
+  clustering.train(points, index)
+  centroids = faiss.vector_to_array(clustering.centroids).reshape(k, dim)
+  search = faiss.IndexFlatL2(dim)
+  search.add(centroids)
+  distances, nearest = search.search(points, 1)
+  return centroids, nearest[:, 0].astype(np.int64), distances[:, 0]
+
+
+def concentration(distances: np.ndarray, assignments: np.ndarray,
+                  num_clusters: int, tau: float) -> np.ndarray:
+  """Per-cluster temperature phi of SPEC Sec. 2 step 4.
+
+  phi_i = mean(sqrt(D)) / log(count + 10) for clusters with more than one
+  member, the level's maximum for the rest; clipped to the 10th..90th
+  percentiles and rescaled to mean tau.
+  """
+  counts = np.bincount(assignments, minlength=num_clusters)
+  root_sums = np.bincount(assignments,
+                          weights=np.sqrt(np.maximum(distances, 0.0)),
+                          minlength=num_clusters)
+  populated = counts > 1
+  if not np.any(populated):
+    raise ValueError(f"no cluster of {num_clusters} has more than one member, "
+                     "so no temperature can be estimated; use fewer clusters.")
+  phi = np.zeros(num_clusters, np.float64)
+  phi[populated] = (root_sums[populated] / counts[populated] /
+                    np.log(counts[populated] + CONCENTRATION_SMOOTHING))
+  phi[~populated] = phi[populated].max()
+  low, high = np.percentile(phi, CLIP_PERCENTILES)
+  phi = np.clip(phi, low, high)
+  mean = phi.mean()
+  if not mean > 0:
+    raise ValueError("all cluster temperatures are zero (every point sits on "
+                     "its centroid); the features have collapsed.")
+  return (tau * phi / mean).astype(np.float32)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+  norms = np.linalg.norm(x, axis=1, keepdims=True)
+  return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
+                        max_points_per_centroid=1000,
+                        min_points_per_centroid=10,
+                        seed=0) -> ClusterHierarchy:
+  """SPEC Sec. 2 on a float32 numpy [N, d] array.
+
+  ClusterHierarchy has, per level, `centroids` [M_l, d] (normalised),
+  `assignments` [N] int, `temperatures` [M_l]; and for l < L-1 `parents`
+  [M_l] int and `child_parent_logits` [M_l, M_l+1]. Level l uses k-means seed
+  `seed + l`.
+  """
+  features, counts = _validate(features, num_clusters, tau)
+  if niter < 1 or nredo < 1:
+    raise ValueError(f"niter and nredo must be >= 1, got {niter}, {nredo}.")
+  points = features
+  centroids, assignments, temperatures, parents = [], [], [], []
+  previous_assignment = None
+  for level, k in enumerate(counts):
+    raw, nearest, distances = _kmeans(points, k, seed + level, niter, nredo,
+                                      max_points_per_centroid,
+                                      min_points_per_centroid)
+    temperatures.append(concentration(distances, nearest, k, tau))
+    if level == 0:
+      assignments.append(nearest)
+    else:
+      parents.append(nearest)
+      assignments.append(nearest[previous_assignment])
+    previous_assignment = assignments[-1]
+    centroids.append(_normalise(raw))
+    points = centroids[-1]
+  child_parent_logits = [lower @ upper.T
+                         for lower, upper in zip(centroids, centroids[1:])]
+  return ClusterHierarchy(centroids=centroids, assignments=assignments,
+                          temperatures=temperatures, parents=parents,
+                          child_parent_logits=child_parent_logits)

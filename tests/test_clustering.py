@@ -1,0 +1,103 @@
+"""Hierarchical k-means: planted clusters, formula, determinism, bad input."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from hcsc_jax import clustering
+from tests import numpy_reference as ref
+
+
+def _planted(seed=0, clusters=8, per_cluster=150, dim=16, spread=0.05):
+  rng = np.random.default_rng(seed)
+  # Orthonormal centres: every pair is equally and clearly separated.
+  centers = np.linalg.qr(rng.normal(size=(dim, dim)))[0][:clusters]
+  labels = np.repeat(np.arange(clusters), per_cluster)
+  x = centers[labels] + spread * rng.normal(size=(labels.size, dim))
+  x /= np.linalg.norm(x, axis=1, keepdims=True)
+  return x.astype(np.float32), labels
+
+
+def test_recovers_planted_clusters_and_structure():
+  x, labels = _planted()
+  h = clustering.hierarchical_kmeans(x, (8, 4, 2))
+  assert adjusted_rand_score(labels, h.assignments[0]) == pytest.approx(1.0)
+  assert [c.shape for c in h.centroids] == [(8, 16), (4, 16), (2, 16)]
+  for level in range(3):
+    np.testing.assert_allclose(np.linalg.norm(h.centroids[level], axis=1),
+                               1.0, rtol=1e-5)
+    assert h.assignments[level].shape == (x.shape[0],)
+    assert h.temperatures[level].dtype == np.float32
+    np.testing.assert_allclose(h.temperatures[level].mean(), 0.2, rtol=1e-5)
+  for level in range(2):
+    np.testing.assert_array_equal(
+        h.assignments[level + 1], h.parents[level][h.assignments[level]])
+    np.testing.assert_allclose(h.child_parent_logits[level],
+                               h.centroids[level] @ h.centroids[level + 1].T,
+                               rtol=1e-6)
+  # Each point's level-0 centroid is its nearest normalised centroid too.
+  nearest = np.argmax(x @ h.centroids[0].T, axis=1)
+  np.testing.assert_array_equal(nearest, h.assignments[0])
+
+
+def test_parents_are_nearest_upper_centroids():
+  x, _ = _planted(seed=1, clusters=12, per_cluster=60)
+  h = clustering.hierarchical_kmeans(x, (12, 5), nredo=2)
+  # Upper centroids are normalised raw centroids; nearest raw = best cosine
+  # only up to their norms, so check that parents group similar children.
+  within = [h.child_parent_logits[0][i, h.parents[0][i]] for i in range(12)]
+  assert np.mean(within) > np.mean(h.child_parent_logits[0])
+
+
+def test_temperature_formula_matches_loop_reference():
+  rng = np.random.default_rng(2)
+  assignments = rng.integers(0, 30, 500)
+  assignments[assignments == 7] = 8  # an empty cluster
+  assignments[0] = 7                 # ... with a single member
+  distances = rng.uniform(0.0, 2.0, 500)
+  got = clustering.concentration(distances, assignments, 30, 0.2)
+  want = ref.concentration(distances, assignments, 30, 0.2)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  assert got.mean() == pytest.approx(0.2, rel=1e-6)
+
+
+def test_deterministic_for_a_seed_and_seed_matters():
+  x, _ = _planted(seed=3, clusters=30, per_cluster=20, dim=32, spread=0.4)
+  a = clustering.hierarchical_kmeans(x, (30, 10), seed=0, nredo=1)
+  b = clustering.hierarchical_kmeans(x, (30, 10), seed=0, nredo=1)
+  c = clustering.hierarchical_kmeans(x, (30, 10), seed=5, nredo=1)
+  for level in range(2):
+    np.testing.assert_array_equal(a.assignments[level], b.assignments[level])
+    np.testing.assert_array_equal(a.centroids[level], b.centroids[level])
+    np.testing.assert_array_equal(a.temperatures[level],
+                                  b.temperatures[level])
+  assert not np.array_equal(a.centroids[0], c.centroids[0])
+
+
+def test_to_arrays_has_fixed_dtypes_and_shapes():
+  x, _ = _planted(seed=4)
+  arrays = clustering.hierarchical_kmeans(x, (8, 4), nredo=1).to_arrays()
+  assert arrays.num_clusters == (8, 4)
+  assert arrays.assignments[0].dtype == np.int32
+  assert arrays.centroids[1].shape == (4, 16)
+  assert arrays.child_parent_logits[0].shape == (8, 4)
+
+
+@pytest.mark.parametrize("features, clusters, message", [
+    (np.zeros((10,), np.float32), (4,), "features must be a"),
+    (np.full((50, 4), np.nan, np.float32), (4,), "NaN"),
+    (np.ones((50, 4), np.int32), (4,), "floating point"),
+    (np.random.default_rng(0).normal(size=(5, 4)), (8,), "at least as many"),
+    (np.random.default_rng(0).normal(size=(50, 4)), (8, 8), "strictly"),
+    (np.random.default_rng(0).normal(size=(50, 4)), (4, 8), "strictly"),
+    (np.random.default_rng(0).normal(size=(50, 4)), (), "empty"),
+    (np.random.default_rng(0).normal(size=(50, 4)), (0,), "positive"),
+])
+def test_bad_inputs_raise(features, clusters, message):
+  with pytest.raises(ValueError, match=message):
+    clustering.hierarchical_kmeans(features, clusters)
+
+
+def test_non_positive_tau_raises():
+  with pytest.raises(ValueError, match="tau"):
+    clustering.hierarchical_kmeans(_planted()[0], (8,), tau=0.0)
