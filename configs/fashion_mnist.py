@@ -1,0 +1,52 @@
+r"""HCSC on Fashion-MNIST on a CPU: the README's main job.
+
+  python -m hcsc_jax.main --config=configs/fashion_mnist.py \
+      --workdir=workdirs/fashion_mnist
+
+A narrow ResNet-18 with the small-image stem on 28 px images; 60k training
+images, clustering from epoch 2 on. About 15 minutes on 2 CPU cores (see
+BENCHMARKS.md for the measured split). Variants: `:smoke` (tests).
+"""
+
+from configs import hcsc_r50_imagenet
+
+FASHION_MNIST_MEAN = (0.286, 0.286, 0.286)
+FASHION_MNIST_STD = (0.353, 0.353, 0.353)
+
+
+def get_config(arg=None):
+  c = hcsc_r50_imagenet.get_config()
+  c.arch = "resnet18"
+  c.width = 8
+  c.small_stem = True
+  c.embed_dim = 64
+  c.bn_group_size = 32
+  c.batch_size = 256
+  c.base_lr = 0.06
+  c.ema_momentum = 0.99    # ~1200 steps in all: 0.999 barely moves the keys
+  c.queue_size = 4096
+  c.epochs = 5
+  c.warmup_epochs = 1
+  c.num_clusters = (300, 100, 30)
+  c.data.name = "fashion_mnist_local"
+  c.data.train_split = "train"
+  c.data.eval_split = "test"
+  c.data.image_size = 28
+  c.data.eval_resize = 28
+  c.data.mean = FASHION_MNIST_MEAN
+  c.data.std = FASHION_MNIST_STD
+  c.data.cache = True
+  c.data.shuffle_buffer = 60_000
+  # 28 px images: a gentler crop and blur than ImageNet's 224 px.
+  c.augment.scale = (0.3, 1.0)
+  c.augment.blur_sigma = (0.1, 0.5)
+  c.augment.blur_prob = 0.0
+  c.embed_batch_size = 1000
+  c.log_every = 50
+  c.knn.ks = (10, 20, 100, 200)
+  c.knn.batch_size = 1000
+  if arg == "smoke":
+    hcsc_r50_imagenet.smoke(c)
+  elif arg:
+    raise ValueError(f"unknown config variant {arg!r}; known: 'smoke'.")
+  return c

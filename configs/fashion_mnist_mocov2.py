@@ -1,0 +1,20 @@
+r"""MoCo v2 on Fashion-MNIST: the baseline twin of configs/fashion_mnist.py
+(same encoder, budget and augmentation; no clustering, plain InfoNCE).
+
+  python -m hcsc_jax.main --config=configs/fashion_mnist_mocov2.py \
+      --workdir=workdirs/fashion_mnist_mocov2
+
+Slightly cheaper than HCSC (no per-epoch embedding and clustering).
+Variants: `:smoke`.
+"""
+
+from configs import fashion_mnist
+
+
+def get_config(arg=None):
+  c = fashion_mnist.get_config(arg)
+  c.use_hierarchy = False
+  c.objective.prototype_loss = False
+  c.objective.instance_selection = False
+  c.objective.prototype_selection = False
+  return c

@@ -1,0 +1,248 @@
+"""TFDS + tf.data pipelines: training views with dataset indices, and eval
+batches padded to the same count on every process.
+
+The dataset index of an example is its position in the split's stored order
+(read without file shuffling), so it is stable across epochs, processes and
+restarts; each process reads a contiguous slice of the split and knows the
+slice's offset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from hcsc_jax import validation
+from hcsc_jax.data import augment
+
+LOCAL_BUILDERS = ("fashion_mnist_local",)
+
+
+def hide_accelerators_from_tf() -> None:
+  """TF only feeds data; leave every GPU/TPU to JAX."""
+  for kind in ("GPU", "TPU"):
+    try:
+      tf.config.set_visible_devices([], kind)
+    except (RuntimeError, ValueError):
+      pass
+
+
+def load_builder(data_config) -> tfds.core.DatasetBuilder:
+  """The prepared TFDS builder of `data_config.name`, preparing it if needed.
+
+  Fashion-MNIST is built from Debian's idx files (no network); ImageNet needs
+  its tar files in `data_config.manual_dir`.
+  """
+  name = data_config.name
+  if name in LOCAL_BUILDERS:
+    from hcsc_jax.data import fashion_mnist_local  # pylint: disable=g-import-not-at-top,unused-import
+  try:
+    builder = tfds.builder(name, data_dir=data_config.get("data_dir"))
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise validation.ConfigError(f"config.data.name={name!r} is not a TFDS dataset "
+                     f"({e}).") from None
+  if not _is_prepared(builder):
+    _prepare(builder, data_config)
+  for split in (data_config.train_split, data_config.eval_split):
+    if split and split.split("[")[0] not in builder.info.splits:
+      raise validation.ConfigError(f"data set {name} has no split {split!r}; it has "
+                       f"{sorted(builder.info.splits)}.")
+  return builder
+
+
+def _is_prepared(builder) -> bool:
+  try:
+    return bool(builder.info.splits) and tf.io.gfile.exists(builder.data_dir)
+  except Exception:  # pylint: disable=broad-except
+    return False
+
+
+def _prepare(builder, data_config) -> None:
+  manual_dir = data_config.get("manual_dir")
+  if builder.name == "fashion_mnist_local":
+    from hcsc_jax.data import fashion_mnist_local  # pylint: disable=g-import-not-at-top
+    manual_dir = manual_dir or fashion_mnist_local.DEFAULT_SOURCE_DIR
+    fashion_mnist_local.check_source_dir(manual_dir)
+  elif builder.name.startswith("imagenet2012") and not (
+      manual_dir and tf.io.gfile.exists(manual_dir)):
+    raise FileNotFoundError(
+        f"{builder.name} is not prepared in {builder.data_dir_root} and "
+        f"config.data.manual_dir={manual_dir!r} does not exist: download "
+        "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar into a folder "
+        "and pass --config.data.manual_dir=<folder>.")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+
+
+def num_examples(builder, split: str) -> int:
+  return int(builder.info.splits[split].num_examples)
+
+
+def process_slice(total: int, process_index: int,
+                  process_count: int) -> tuple[int, int]:
+  """Contiguous [start, end) of the examples read by one process."""
+  return (total * process_index // process_count,
+          total * (process_index + 1) // process_count)
+
+
+def _images_with_indices(builder, split, start, end, keep_labels=False):
+  """Examples of split[start:end] with their dataset index.
+
+  Images are decoded after numbering, and an image that fails to decode is
+  dropped (with a warning) without shifting anyone's index; callers count
+  what is missing.
+  """
+  ds = builder.as_dataset(split=f"{split}[{start}:{end}]",
+                          shuffle_files=False,
+                          decoders={"image": tfds.decode.SkipDecoding()})
+  ds = ds.enumerate(start)
+  channels = builder.info.features["image"].shape[-1] or 3
+
+  def decode(index, example):
+    image = tf.io.decode_image(example["image"], channels=channels,
+                               expand_animations=False)
+    out = {"image": tf.ensure_shape(image, [None, None, channels]),
+           "index": tf.cast(index, tf.int32)}
+    if keep_labels:
+      out["label"] = tf.cast(example["label"], tf.int32)
+    return out
+
+  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.ignore_errors(log_warning=True)
+
+
+def augment_spec(config) -> augment.AugmentSpec:
+  aug, data = config.augment, config.data
+  return augment.AugmentSpec(
+      jitter_prob=aug.jitter_prob, jitter=tuple(aug.jitter),
+      grayscale_prob=aug.grayscale_prob, blur_prob=aug.blur_prob,
+      blur_sigma=tuple(aug.blur_sigma), flip_prob=aug.flip_prob,
+      mean=tuple(data.mean), std=tuple(data.std))
+
+
+@dataclasses.dataclass
+class TrainData:
+  """Per-epoch iterators over augmented views of this process's slice."""
+  builder: tfds.core.DatasetBuilder
+  config: object  # the run's ConfigDict
+  process_index: int = 0
+  process_count: int = 1
+
+  def __post_init__(self):
+    data = self.config.data
+    self.num_examples = num_examples(self.builder, data.train_split)
+    self.start, self.end = process_slice(self.num_examples,
+                                         self.process_index,
+                                         self.process_count)
+    self.local_batch = self.config.batch_size // self.process_count
+    self.steps_per_epoch = self.num_examples // self.config.batch_size
+    self.spec = augment_spec(self.config)
+    self.global_view = augment.ViewSpec(data.image_size,
+                                        tuple(self.config.augment.scale))
+    self.local_views = tuple(
+        augment.ViewSpec(size, tuple(scale))
+        for size, scale in zip(self.config.augment.local_sizes,
+                               self.config.augment.local_scales))
+    self._base = _images_with_indices(self.builder, data.train_split,
+                                      self.start, self.end)
+    if data.cache:
+      self._base = self._base.cache()
+
+  def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict]:
+    """Batches of `epoch` from step `start_step` on, as NumPy dicts with
+    'query', 'key', 'local_<i>' views and the dataset 'index'."""
+    seed = self.config.seed
+    spec, global_view, local_views = (self.spec, self.global_view,
+                                      self.local_views)
+    shuffle_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+    buffer = min(self.end - self.start, self.config.data.shuffle_buffer)
+
+    def views(example):
+      image = augment.to_rgb_float(example["image"])
+      base = augment.example_seed(seed, epoch, example["index"])
+      seeds = tf.random.experimental.stateless_split(base,
+                                                     2 + len(local_views))
+      out = {"query": augment.train_view(image, seeds[0], global_view, spec),
+             "key": augment.train_view(image, seeds[1], global_view, spec),
+             "index": example["index"]}
+      for i, view in enumerate(local_views):
+        out[f"local_{i}"] = augment.train_view(image, seeds[2 + i], view,
+                                               spec)
+      return out
+
+    ds = self._base.shuffle(buffer, seed=shuffle_seed,
+                            reshuffle_each_iteration=False)
+    ds = ds.take(self.steps_per_epoch * self.local_batch)
+    ds = ds.skip(start_step * self.local_batch)
+    ds = ds.map(views, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(self.local_batch, drop_remainder=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.threading.private_threadpool_size = self.config.data.get(
+        "threads", 0) or 0
+    return tfds.as_numpy(ds.with_options(options))
+
+
+def eval_batches(builder, data_config, split: str, global_batch: int,
+                 process_index: int = 0, process_count: int = 1
+                 ) -> tuple[int, Iterator[dict]]:
+  """(number of batches, iterator) of eval-transformed examples.
+
+  Every process yields the same number of batches of `global_batch //
+  process_count` rows; rows past the end of its slice are padding with
+  mask 0. Dicts hold 'image', 'label', 'index', 'mask'.
+  """
+  total = num_examples(builder, split)
+  start, end = process_slice(total, process_index, process_count)
+  local_batch = global_batch // process_count
+  largest = max(b - a for a, b in (process_slice(total, i, process_count)
+                                   for i in range(process_count)))
+  count = math.ceil(largest / local_batch)
+  spec = augment.AugmentSpec(mean=tuple(data_config.mean),
+                             std=tuple(data_config.std))
+
+  def transform(example):
+    image = augment.to_rgb_float(example["image"])
+    return {"image": augment.eval_view(image, data_config.eval_resize,
+                                       data_config.image_size, spec),
+            "label": example["label"], "index": example["index"]}
+
+  has_labels = "label" in builder.info.features
+  ds = _images_with_indices(builder, split, start, end, keep_labels=has_labels)
+  if not has_labels:
+    ds = ds.map(lambda ex: dict(ex, label=tf.constant(-1, tf.int32)))
+  ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(local_batch).prefetch(tf.data.AUTOTUNE)
+
+  def padded():
+    produced = 0
+    for batch in tfds.as_numpy(ds):
+      produced += 1
+      yield _pad(batch, local_batch)
+    template = None
+    while produced < count:
+      if template is None:
+        size = data_config.image_size
+        template = {"image": np.zeros((0, size, size, 3), np.float32),
+                    "label": np.zeros((0,), np.int32),
+                    "index": np.zeros((0,), np.int32)}
+      produced += 1
+      yield _pad(template, local_batch)
+
+  return count, padded()
+
+
+def _pad(batch: dict, size: int) -> dict:
+  rows = batch["index"].shape[0]
+  out = {}
+  for key, value in batch.items():
+    pad = np.zeros((size - rows,) + value.shape[1:], value.dtype)
+    out[key] = np.concatenate([value, pad]) if rows < size else value
+  out["mask"] = np.arange(size) < rows
+  return out

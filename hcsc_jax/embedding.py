@@ -1,0 +1,59 @@
+"""Embeds a whole split in dataset-index order (eval mode, sharded).
+
+Every process reads its own slice, padded to the same number of batches;
+features, indices and masks are gathered so each process ends with the full
+[N, dim] array. One batch is kept in flight while the previous one is
+fetched, so the host copy overlaps the next forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import numpy as np
+
+from hcsc_jax import reporting
+from hcsc_jax import sharding
+from hcsc_jax.data import pipeline
+
+
+def embed_split(embed_fn: Callable, params, batch_stats, builder, config,
+                split: str, mesh, description: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+  """(features [N, dim] float32, labels [N] int32, -1 where unlabelled)."""
+  total = pipeline.num_examples(builder, split)
+  count, batches = pipeline.eval_batches(
+      builder, config.data, split, config.embed_batch_size,
+      jax.process_index(), jax.process_count())
+  features = None
+  labels = np.full(total, -1, np.int32)
+  seen = np.zeros(total, bool)
+
+  def collect(pending):
+    nonlocal features
+    host = sharding.to_host(pending)
+    keep = host["mask"].astype(bool)
+    rows = host["index"][keep]
+    if features is None:
+      features = np.zeros((total, host["features"].shape[1]), np.float32)
+    features[rows] = host["features"][keep]
+    labels[rows] = host["label"][keep]
+    seen[rows] = True
+
+  pending = None
+  for batch in reporting.progress_bar(batches, count, description):
+    device = sharding.put_batch(batch, mesh)
+    current = {"features": embed_fn(params, batch_stats, device["image"]),
+               "index": device["index"], "label": device["label"],
+               "mask": device["mask"]}
+    if pending is not None:
+      collect(pending)
+    pending = current
+  if pending is not None:
+    collect(pending)
+  missing = int(total - seen.sum())
+  if missing:
+    reporting.log(f"{split}: {missing} of {total} images could not be decoded "
+                  "and were skipped; their feature rows are zero.")
+  return features, labels

@@ -1,0 +1,1 @@
+"""Evaluation protocols on learned features (SPEC Sec. 7)."""

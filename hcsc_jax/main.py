@@ -1,0 +1,46 @@
+r"""Pre-train HCSC: `python -m hcsc_jax.main --config=configs/<x>.py
+--workdir=<dir> [--config.<field>=<value> ...]`.
+
+Rerunning the same command resumes from the workdir's latest checkpoint.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Checkpoints, logs and summaries.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  pipeline.hide_accelerators_from_tf()
+  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.INFO)
+  reporting.quiet_library_logs()
+  try:
+    summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (validation.ConfigError, FileNotFoundError,
+          train.NonFiniteLossError) as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+  if summary.get("preempted"):
+    return
+  print(train.final_line(summary), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

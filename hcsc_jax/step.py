@@ -1,0 +1,172 @@
+"""The jitted, sharded computations of a run: train step, hierarchy push,
+embedding, and on-device metric accumulation.
+
+Each is compiled once: everything that changes during a run (learning rate,
+hierarchy, whether the hierarchy is active) is data in the state.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hcsc_jax import objective
+from hcsc_jax import prototypes
+from hcsc_jax import sharding
+from hcsc_jax.state import TrainState
+
+Array = jax.Array
+
+
+def objective_config(config) -> objective.ObjectiveConfig:
+  return objective.ObjectiveConfig(**dict(config.objective))
+
+
+def local_view_names(config) -> tuple[str, ...]:
+  return tuple(f"local_{i}" for i in range(len(config.augment.local_sizes)))
+
+
+def _global_norm(tree) -> Array:
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def _ema(key_params, params, momentum: float):
+  return jax.tree.map(lambda k, q: momentum * k + (1.0 - momentum) * q,
+                      key_params, params)
+
+
+def shuffle_permutation(rng: Array, batch_size: int) -> Array:
+  """The key-batch permutation of shuffle BN (position p holds example
+  permutation[p])."""
+  return jax.random.permutation(rng, batch_size)
+
+
+def _key_embeddings(model, state: TrainState, key_params, images, rng,
+                    shuffle: bool) -> tuple[Array, dict]:
+  """Key pass in training mode; with `shuffle`, the batch is permuted before
+  the pass and un-permuted after, so a key's BN group differs from its
+  query's (MoCo's shuffle BN)."""
+  variables = {"params": key_params, "batch_stats": state.key_batch_stats}
+  if shuffle:
+    permutation = shuffle_permutation(rng, images.shape[0])
+    images = images[permutation]
+  keys, updates = model.apply(variables, images, train=True,
+                              mutable=["batch_stats"])
+  if shuffle:
+    keys = keys[jnp.argsort(permutation)]
+  return jax.lax.stop_gradient(keys), updates["batch_stats"]
+
+
+def step_keys(state: TrainState) -> tuple[Array, Array]:
+  """(shuffle-BN key, selection key) of the state's current step."""
+  rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+  return tuple(jax.random.split(rng))
+
+
+def make_train_step(config, model, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, mesh) -> Callable:
+  """(state, batch) -> (state, metrics), jitted with shardings and donation."""
+  loss_config = objective_config(config)
+  local_names = local_view_names(config)
+  momentum = config.ema_momentum
+  use_hierarchy = config.use_hierarchy
+
+  def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    shuffle_rng, select_rng = step_keys(state)
+    key_params = _ema(state.key_params, state.params, momentum)
+    keys, key_batch_stats = _key_embeddings(model, state, key_params,
+                                            batch["key"], shuffle_rng,
+                                            config.shuffle_bn)
+
+    def loss_fn(params):
+      queries, updates = model.apply(
+          {"params": params, "batch_stats": state.batch_stats},
+          batch["query"], train=True, mutable=["batch_stats"])
+      batch_stats = updates["batch_stats"]
+      local = []
+      for name in local_names:
+        view, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats}, batch[name],
+            train=True, mutable=["batch_stats"])
+        batch_stats = updates["batch_stats"]
+        local.append(view)
+      loss, metrics = objective.hcsc_objective(
+          queries, keys, state.queue, state.hierarchy, batch["index"],
+          select_rng, loss_config,
+          local_q=jnp.stack(local) if local else None,
+          active=state.hierarchy_active if use_hierarchy else False,
+          log_normalizers=state.log_normalizers if use_hierarchy else None)
+      return loss, (metrics, batch_stats)
+
+    (loss, (metrics, batch_stats)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+
+    pointer = state.queue_ptr
+    queue = jax.lax.dynamic_update_slice(state.queue, keys, (pointer, 0))
+    log_normalizers = state.log_normalizers
+    if use_hierarchy:
+      log_normalizers = prototypes.refresh_log_normalizers(
+          log_normalizers, keys, pointer, state.hierarchy)
+    metrics = dict(metrics, lr=schedule(state.step),
+                   grad_norm=_global_norm(grads),
+                   nonfinite=(~jnp.isfinite(loss)).astype(jnp.float32),
+                   step=state.step.astype(jnp.float32))
+    new_state = state.replace(
+        step=state.step + 1, params=params, batch_stats=batch_stats,
+        key_params=key_params, key_batch_stats=key_batch_stats,
+        opt_state=opt_state, queue=queue,
+        queue_ptr=(pointer + keys.shape[0]) % state.queue.shape[0],
+        log_normalizers=log_normalizers)
+    return new_state, metrics
+
+  replicated = sharding.replicated(mesh)
+  return jax.jit(train_step,
+                 in_shardings=(replicated, sharding.batch_sharded(mesh)),
+                 out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def make_push_hierarchy(mesh) -> Callable:
+  """(state, hierarchy) -> state using it, with the queue cache rebuilt."""
+  def push(state: TrainState, hierarchy: prototypes.HierarchyArrays):
+    return state.replace(
+        hierarchy=hierarchy, hierarchy_active=jnp.ones((), bool),
+        log_normalizers=prototypes.queue_log_normalizers(state.queue,
+                                                         hierarchy))
+  replicated = sharding.replicated(mesh)
+  return jax.jit(push, in_shardings=(replicated, replicated),
+                 out_shardings=replicated, donate_argnums=0)
+
+
+def make_embed(model, mesh, output: str) -> Callable:
+  """(params, batch_stats, images) -> [B, dim] eval-mode embeddings."""
+  def embed(params, batch_stats, images):
+    return model.apply({"params": params, "batch_stats": batch_stats},
+                       images, train=False, output=output)
+  replicated = sharding.replicated(mesh)
+  batch = sharding.batch_sharded(mesh)
+  return jax.jit(embed, in_shardings=(replicated, replicated, batch),
+                 out_shardings=batch)
+
+
+@jax.jit
+def accumulate(totals: dict, metrics: dict) -> dict:
+  """Running sums on device; `first_nonfinite_step` keeps the earliest."""
+  out = {k: totals[k] + metrics[k] for k in metrics}
+  bad = metrics["nonfinite"] > 0
+  first = totals["first_nonfinite_step"]
+  out["first_nonfinite_step"] = jnp.where(bad & (first < 0), metrics["step"],
+                                          first)
+  out["count"] = totals["count"] + 1.0
+  return out
+
+
+def zero_totals(metrics_like: dict) -> dict:
+  totals = {k: jnp.zeros((), jnp.float32) for k in metrics_like}
+  totals["count"] = jnp.zeros((), jnp.float32)
+  totals["first_nonfinite_step"] = -jnp.ones((), jnp.float32)
+  return totals

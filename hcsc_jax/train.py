@@ -1,0 +1,214 @@
+"""Pre-training: the epoch loop of embed -> cluster -> push -> train ->
+checkpoint -> report (DESIGN.md), with resume, preemption and a final kNN."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hcsc_jax import checkpointing
+from hcsc_jax import clustering
+from hcsc_jax import embedding
+from hcsc_jax import optimizer
+from hcsc_jax import reporting
+from hcsc_jax import sharding
+from hcsc_jax import state as state_lib
+from hcsc_jax import step as step_lib
+from hcsc_jax import validation
+from hcsc_jax.checkpointing import Position
+from hcsc_jax.data import pipeline
+from hcsc_jax.evals import knn
+from hcsc_jax.preemption import PreemptionWatcher
+
+
+class NonFiniteLossError(RuntimeError):
+  """The loss or a gradient became NaN/inf; nothing after it was saved."""
+
+
+class Run:
+  """Everything one pre-training run holds while it trains."""
+
+  def __init__(self, config, workdir: str):
+    self.config, self.workdir = config, workdir
+    os.makedirs(workdir, exist_ok=True)
+    validation.validate_config(config, device_count=jax.device_count(),
+                               process_count=jax.process_count())
+    self.mesh = sharding.make_mesh()
+    self.builder = pipeline.load_builder(config.data)
+    self.data = pipeline.TrainData(self.builder, config, jax.process_index(),
+                                   jax.process_count())
+    validation.validate_config(config, num_examples=self.data.num_examples,
+                               device_count=jax.device_count(),
+                               process_count=jax.process_count())
+    self.steps_per_epoch = self.data.steps_per_epoch
+    if config.max_steps_per_epoch:
+      self.steps_per_epoch = min(self.steps_per_epoch,
+                                 config.max_steps_per_epoch)
+    self.model = state_lib.build_model(config)
+    self.tx, self.schedule = optimizer.make_optimizer(config,
+                                                      self.steps_per_epoch)
+    self.checkpoints = checkpointing.Checkpointer(workdir,
+                                                  config.keep_checkpoints)
+    self.writer = reporting.create_writer(workdir)
+    self.train_step = step_lib.make_train_step(config, self.model, self.tx,
+                                               self.schedule, self.mesh)
+    self.push_hierarchy = step_lib.make_push_hierarchy(self.mesh)
+    self.embed_head = step_lib.make_embed(self.model, self.mesh, "head")
+    self.state, self.position = self._initial_state()
+    self.epoch_times: list[dict] = []
+
+  def _initial_state(self):
+    if self.checkpoints.latest_step() is not None:
+      abstract = state_lib.abstract_train_state(
+          self.config, self.model, self.tx, self.data.num_examples, self.mesh)
+      state, position = self.checkpoints.restore(abstract)
+      reporting.log(f"resumed from step {int(state.step)} in "
+                    f"{self.checkpoints.directory}: {position}")
+      return state, position
+    state = state_lib.create_train_state(self.config, self.model, self.tx,
+                                         self.data.num_examples, self.mesh)
+    reporting.log_parameters(state.params)
+    reporting.save_config(self.config, self.workdir)
+    return state, Position()
+
+  def cluster(self, epoch: int) -> dict[str, float]:
+    """Embeds the train split with the key encoder, clusters, pushes."""
+    start = time.time()
+    features, _ = embedding.embed_split(
+        self.embed_head, self.state.key_params, self.state.key_batch_stats,
+        self.builder, self.config, self.config.data.train_split, self.mesh,
+        f"embed (epoch {epoch})")
+    embedded = time.time()
+    kmeans = self.config.kmeans
+    hierarchy = clustering.hierarchical_kmeans(
+        features, tuple(self.config.num_clusters), self.config.objective.tau,
+        niter=kmeans.niter, nredo=kmeans.nredo,
+        max_points_per_centroid=kmeans.max_points_per_centroid,
+        min_points_per_centroid=kmeans.min_points_per_centroid,
+        seed=kmeans.seed)
+    clustered = time.time()
+    arrays = jax.device_put(hierarchy.to_arrays(),
+                            sharding.replicated(self.mesh))
+    self.state = self.push_hierarchy(self.state, arrays)
+    return {"embed_s": embedded - start, "cluster_s": clustered - embedded}
+
+  def train_epoch(self, epoch: int, start_step: int,
+                  watcher: PreemptionWatcher, progress) -> int:
+    """Trains from `start_step`; returns the number of steps done in the
+    epoch (less than steps_per_epoch only when preempted)."""
+    batches = self.data.epoch(epoch, start_step)
+    done, totals = start_step, None
+    steps = self.steps_per_epoch - start_step
+    for batch in reporting.progress_bar(batches, steps, f"epoch {epoch}"):
+      if done >= self.steps_per_epoch:
+        break
+      self.state, metrics = self.train_step(
+          self.state, sharding.put_batch(batch, self.mesh))
+      totals = (step_lib.zero_totals(metrics) if totals is None
+                else totals)
+      totals = step_lib.accumulate(totals, metrics)
+      done += 1
+      step = epoch * self.steps_per_epoch + done
+      progress(step)
+      if done % self.config.log_every == 0 or done == self.steps_per_epoch:
+        self._report(step, totals)
+        totals = None
+      if watcher.requested:
+        break
+    if totals is not None:
+      self._report(epoch * self.steps_per_epoch + done, totals)
+    return done
+
+  def _report(self, step: int, totals: dict) -> None:
+    first_bad = float(totals["first_nonfinite_step"])
+    if first_bad >= 0:
+      parts = {k: v for k, v in reporting.averaged(totals).items()
+               if k in ("loss", "icsc", "pcsc", "local_instance",
+                        "local_pcsc", "grad_norm")}
+      raise NonFiniteLossError(
+          f"non-finite loss or gradient at step {int(first_bad)} (averages "
+          f"since the last report: {parts}); nothing after it was saved; "
+          f"last good checkpoint: step {self.checkpoints.latest_step()} in "
+          f"{self.checkpoints.directory}.")
+    self.writer.write_scalars(step, reporting.averaged(totals))
+
+  def save(self, position: Position) -> None:
+    self.checkpoints.save(int(self.state.step), self.state, position)
+
+  def evaluate_knn(self) -> dict[str, float]:
+    embed_backbone = step_lib.make_embed(self.model, self.mesh, "backbone")
+    cfg = self.config
+    train = embedding.embed_split(
+        embed_backbone, self.state.params, self.state.batch_stats,
+        self.builder, cfg, cfg.data.train_split, self.mesh, "kNN: train")
+    test = embedding.embed_split(
+        embed_backbone, self.state.params, self.state.batch_stats,
+        self.builder, cfg, cfg.data.eval_split, self.mesh, "kNN: test")
+    return knn.knn_accuracy(train[0], train[1], test[0], test[1],
+                            ks=tuple(cfg.knn.ks),
+                            temperature=cfg.knn.temperature,
+                            chunk=cfg.knn.batch_size)
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Runs (or resumes) pre-training; returns the summary written to
+  `<workdir>/summary.json`. Exits early, checkpointed, on SIGTERM."""
+  started = time.time()
+  run = Run(config, workdir)
+  watcher = PreemptionWatcher()
+  progress = reporting.progress_reporter(config.epochs * run.steps_per_epoch,
+                                         run.writer)
+  position = run.position
+  try:
+    for epoch in range(position.epoch, config.epochs):
+      times = {"epoch": epoch}
+      clustered = position.clustered and position.epoch == epoch
+      if (config.use_hierarchy and epoch >= config.warmup_epochs
+          and not clustered):
+        times.update(run.cluster(epoch))
+        clustered = True
+      start_step = position.step_in_epoch if position.epoch == epoch else 0
+      train_start = time.time()
+      done = run.train_epoch(epoch, start_step, watcher, progress)
+      times["train_s"] = time.time() - train_start
+      run.epoch_times.append(times)
+      run.writer.write_scalars(int(run.state.step),
+                               {f"time/{k}": v for k, v in times.items()
+                                if k != "epoch"})
+      if done < run.steps_per_epoch:
+        run.save(Position(epoch, done, clustered))
+        run.checkpoints.close()
+        print(f"preempted: checkpoint at step {int(run.state.step)} "
+              f"(epoch {epoch}, step {done} of {run.steps_per_epoch}); rerun "
+              "the same command to resume.", flush=True)
+        return {"preempted": True, "step": int(run.state.step)}
+      position = Position(epoch + 1, 0, False)
+      last = epoch + 1 == config.epochs
+      if last or (epoch + 1) % config.checkpoint_every == 0:
+        run.save(position)
+  finally:
+    watcher.restore()
+    run.checkpoints.wait()
+    run.writer.flush()
+
+  summary = {"epochs": config.epochs, "step": int(run.state.step),
+             "epoch_times": run.epoch_times}
+  if config.knn.enabled:
+    summary.update(run.evaluate_knn())
+  summary["wall_s"] = time.time() - started
+  reporting.save_json(os.path.join(workdir, "summary.json"), summary)
+  knn_results = {k: v for k, v in summary.items() if k.startswith("knn_")}
+  if knn_results:
+    run.writer.write_scalars(int(run.state.step), knn_results)
+  run.checkpoints.close()
+  return summary
+
+
+def final_line(summary: dict) -> str:
+  knn_top1 = summary.get("knn_top1", float("nan"))
+  return (f"final: epochs={summary['epochs']} knn_top1={knn_top1:.4f} "
+          f"wall_s={summary['wall_s']:.0f}")

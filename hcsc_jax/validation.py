@@ -1,0 +1,90 @@
+"""Startup checks of a run's config: every problem on its own line, naming
+the field and the fix, before any data is read or any step compiled."""
+
+from __future__ import annotations
+
+from hcsc_jax import losses
+from hcsc_jax import models
+from hcsc_jax import objective
+from hcsc_jax import selection
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; the message lists every problem found."""
+
+
+def config_problems(config, num_examples: int | None = None,
+                    device_count: int = 1,
+                    process_count: int = 1) -> list[str]:
+  """A list of human-readable problems; empty when the config is usable."""
+  problems = []
+  add = problems.append
+  if config.arch not in models.ARCHITECTURES:
+    add(f"arch={config.arch!r} is unknown; choose one of "
+        f"{sorted(models.ARCHITECTURES)}.")
+  for name in ("batch_size", "queue_size", "epochs", "embed_dim", "width",
+               "log_every", "embed_batch_size"):
+    if int(config[name]) < 1:
+      add(f"{name}={config[name]} must be at least 1.")
+  if config.warmup_epochs < 0:
+    add(f"warmup_epochs={config.warmup_epochs} must be >= 0.")
+  batch = config.batch_size
+  if batch > 0 and config.queue_size % batch:
+    add(f"queue_size={config.queue_size} is not a multiple of batch_size="
+        f"{batch}; the queue is written a whole batch at a time (e.g. "
+        f"queue_size={max(1, config.queue_size // batch) * batch}).")
+  if batch % device_count:
+    add(f"batch_size={batch} does not divide over {device_count} devices; "
+        "use a multiple of the device count.")
+  if batch % process_count:
+    add(f"batch_size={batch} does not divide over {process_count} "
+        "processes.")
+  group = config.bn_group_size
+  if group is not None and (group < 1 or batch % group):
+    add(f"bn_group_size={group} must be positive and divide batch_size="
+        f"{batch} (or be None for batch-wide BN).")
+  if config.embed_batch_size % device_count:
+    add(f"embed_batch_size={config.embed_batch_size} does not divide over "
+        f"{device_count} devices.")
+  if config.dtype not in ("float32", "bfloat16", "float16"):
+    add(f"dtype={config.dtype!r}; choose float32, bfloat16 or float16.")
+  if len(config.augment.local_sizes) != len(config.augment.local_scales):
+    add(f"augment.local_sizes has {len(config.augment.local_sizes)} entries "
+        f"but augment.local_scales has {len(config.augment.local_scales)}.")
+  if config.use_hierarchy:
+    counts = tuple(config.num_clusters)
+    if not counts or any(int(m) < 1 for m in counts):
+      add(f"num_clusters={counts} must be a non-empty tuple of positive "
+          "counts.")
+    elif any(lo <= up for lo, up in zip(counts, counts[1:])):
+      add(f"num_clusters={counts} must be strictly decreasing from the finest "
+          "level (level 0) to the top.")
+    elif num_examples is not None and counts[0] > num_examples:
+      add(f"num_clusters[0]={counts[0]} exceeds the {num_examples} training "
+          "examples; use fewer clusters.")
+    if config.warmup_epochs >= config.epochs:
+      add(f"warmup_epochs={config.warmup_epochs} >= epochs={config.epochs}: "
+          "the hierarchy would never be used; lower warmup_epochs.")
+  if num_examples is not None and num_examples < batch:
+    add(f"the training split has {num_examples} examples, fewer than "
+        f"batch_size={batch}.")
+  obj = config.objective
+  for field, value, choices in (
+      ("objective.masking", obj.masking, losses.MASKING_MODES),
+      ("objective.level_reduction", obj.level_reduction,
+       objective.LEVEL_REDUCTIONS),
+      ("objective.candidates", obj.candidates, losses.CANDIDATE_RULES),
+      ("objective.sampler", obj.sampler, selection.SAMPLERS)):
+    if value not in choices:
+      add(f"{field}={value!r}; choose one of {list(choices)}.")
+  if not (obj.instance_loss or obj.prototype_loss):
+    add("objective.instance_loss and objective.prototype_loss are both off.")
+  if obj.prototype_loss and not config.use_hierarchy:
+    add("objective.prototype_loss needs use_hierarchy=True.")
+  return problems
+
+
+def validate_config(config, **context) -> None:
+  problems = config_problems(config, **context)
+  if problems:
+    raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
