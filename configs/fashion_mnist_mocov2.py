@@ -9,12 +9,8 @@ Variants: `:smoke`.
 """
 
 from configs import fashion_mnist
+from configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):
-  c = fashion_mnist.get_config(arg)
-  c.use_hierarchy = False
-  c.objective.prototype_loss = False
-  c.objective.instance_selection = False
-  c.objective.prototype_selection = False
-  return c
+  return hcsc_r50_imagenet.mocov2(fashion_mnist.get_config(arg))

@@ -78,6 +78,15 @@ def get_config(arg=None):
   return c
 
 
+def mocov2(c):
+  """The MoCo v2 baseline: the same trainer with every HCSC part off."""
+  c.use_hierarchy = False
+  c.objective.prototype_loss = False
+  c.objective.instance_selection = False
+  c.objective.prototype_selection = False
+  return c
+
+
 def smoke(c):
   """Tiny shapes for end-to-end tests under tfds.testing.mock_data."""
   c.arch = "resnet18"

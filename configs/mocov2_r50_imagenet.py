@@ -11,9 +11,4 @@ from configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):
-  c = hcsc_r50_imagenet.get_config(arg)
-  c.use_hierarchy = False
-  c.objective.prototype_loss = False
-  c.objective.instance_selection = False
-  c.objective.prototype_selection = False
-  return c
+  return hcsc_r50_imagenet.mocov2(hcsc_r50_imagenet.get_config(arg))

@@ -54,19 +54,10 @@ def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 
 def synthetic_hierarchy(num_clusters, num_examples, dim, seed=0
                         ) -> prototypes.HierarchyArrays:
-  """A random but consistent hierarchy (chained assignments)."""
-  rng = np.random.default_rng(seed)
-  centroids = [_unit(rng, m, dim) for m in num_clusters]
-  temperatures = [rng.uniform(0.1, 0.3, m).astype(np.float32)
-                  for m in num_clusters]
-  parents = [rng.integers(0, up, m) for m, up in
-             zip(num_clusters[:-1], num_clusters[1:])]
-  assignments = [rng.integers(0, num_clusters[0], num_examples)]
-  for p in parents:
-    assignments.append(p[assignments[-1]])
-  logits = [lo @ up.T for lo, up in zip(centroids, centroids[1:])]
-  return prototypes.from_numpy_levels(centroids, temperatures, assignments,
-                                      parents, logits)
+  """A random but consistent hierarchy on the default device."""
+  levels = prototypes.random_levels(np.random.default_rng(seed), num_clusters,
+                                    num_examples, dim)
+  return prototypes.from_numpy_levels(**levels)
 
 
 def bench_hcsc_head(args) -> dict[str, float]:

@@ -158,3 +158,64 @@ def test_mock_data_pipeline_gives_indices():
     batch = next(iter(data.epoch(0)))
     assert batch["index"].dtype == np.int32
     assert batch["query"].shape == (16, 16, 16, 3)
+
+
+class _FakeBuilder:
+  """Stands in for a TFDS builder whose stored image 3 is not an image."""
+
+  def __init__(self, real):
+    self.info = real.info
+    self._real = real
+
+  def as_dataset(self, split, shuffle_files, decoders):
+    del shuffle_files, decoders
+    images, labels = [], []
+    for example in tfds.as_numpy(self._real.as_dataset(
+        split=split, decoders={"image": tfds.decode.SkipDecoding()})):
+      images.append(example["image"])
+      labels.append(example["label"])
+    images[3] = b"this is not a png"
+    return tf.data.Dataset.from_tensor_slices({"image": images,
+                                               "label": labels})
+
+
+def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
+                                                  caplog):
+  import jax  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import embedding, sharding  # pylint: disable=g-import-not-at-top
+  config = smoke_config()
+  config.data.data_dir = str(tmp_path)
+  config.data.manual_dir = tiny_source
+  builder = _FakeBuilder(pipeline.load_builder(config.data))
+  mesh = sharding.make_mesh()
+  flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
+  with caplog.at_level("INFO"):
+    features, labels = embedding.embed_split(flatten, None, None, builder,
+                                             config, "train", mesh, "test")
+  assert features.shape == (40, 16 * 16 * 3)
+  assert labels[3] == -1 and np.all(features[3] == 0)
+  assert np.all(labels[np.arange(40) != 3] >= 0)
+  assert "1 of 40 images could not be decoded" in caplog.text
+
+
+def test_imagenet_without_manual_dir_says_what_to_download(tmp_path):
+  config = smoke_config()
+  config.data.name = "imagenet2012"
+  config.data.data_dir = str(tmp_path)
+  config.data.manual_dir = str(tmp_path / "missing")
+  with pytest.raises(FileNotFoundError, match="ILSVRC2012_img_train.tar"):
+    pipeline.load_builder(config.data)
+
+
+def test_multicrop_views_have_their_sizes(tiny_source, tmp_path):
+  from configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
+  config = hcsc_r50_imagenet_multicrop.get_config("smoke")
+  config.batch_size = 8
+  config.data.name = "fashion_mnist_local"
+  config.data.train_split, config.data.eval_split = "train", "test"
+  config.data.data_dir = str(tmp_path)
+  config.data.manual_dir = tiny_source
+  builder = pipeline.load_builder(config.data)
+  batch = next(iter(pipeline.TrainData(builder, config).epoch(0)))
+  assert batch["local_0"].shape == (8, 12, 12, 3)
+  assert batch["local_1"].shape == (8, 8, 8, 3)

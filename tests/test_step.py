@@ -121,3 +121,26 @@ def test_momentum_update_and_lr_schedule():
   np.testing.assert_allclose(schedule(0), peak)
   np.testing.assert_allclose(schedule(3), peak)       # constant in epoch 0
   np.testing.assert_allclose(schedule(4), peak * 0.5 * (1 + np.cos(np.pi / 2)))
+
+
+def test_multicrop_step_uses_local_views():
+  from configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
+  config = hcsc_r50_imagenet_multicrop.get_config("smoke")
+  mesh = sharding.make_mesh()
+  model = state_lib.build_model(config)
+  tx, schedule = optimizer.make_optimizer(config, steps_per_epoch=4)
+  state = state_lib.create_train_state(config, model, tx, NUM_EXAMPLES, mesh)
+  hierarchy = synthetic_hierarchy(tuple(config.num_clusters), NUM_EXAMPLES,
+                                  config.embed_dim, seed=3)
+  state = step_lib.make_push_hierarchy(mesh)(
+      state, jax.device_put(hierarchy, sharding.replicated(mesh)))
+  train_step = step_lib.make_train_step(config, model, tx, schedule, mesh)
+  batch = next(_batches(config, 1))
+  rng = np.random.default_rng(1)
+  for i, size in enumerate(config.augment.local_sizes):
+    batch[f"local_{i}"] = rng.normal(size=(16, size, size, 3)).astype(
+        np.float32)
+  _, metrics = train_step(state, sharding.put_batch(batch, mesh))
+  assert float(metrics["local_instance"]) > 0
+  assert float(metrics["local_pcsc"]) > 0
+  assert np.isfinite(float(metrics["loss"]))

@@ -139,15 +139,18 @@ def normalise(image, spec: AugmentSpec):
 def train_view(image, seed, view: ViewSpec, spec: AugmentSpec):
   """One MoCo v2 view of a float RGB image in [0, 1]."""
   seeds = tf.random.experimental.stateless_split(seed, 9)
+  shape = [view.size, view.size, 3]
   image = random_resized_crop(image, seeds[0], view.size, view.scale)
+  image = tf.ensure_shape(image, shape)
   image = _maybe(spec.jitter_prob, seeds[1],
                  lambda x: color_jitter(x, seeds[2], spec.jitter), image)
+  image = tf.ensure_shape(image, shape)  # switch_case forgets static shapes
   image = _maybe(spec.grayscale_prob, seeds[3], _grayscale3, image)
   image = _maybe(spec.blur_prob, seeds[4],
                  lambda x: gaussian_blur(x, seeds[5], spec.blur_sigma, view.size),
                  image)
   image = _maybe(spec.flip_prob, seeds[6], tf.image.flip_left_right, image)
-  image = tf.ensure_shape(image, [view.size, view.size, 3])
+  image = tf.ensure_shape(image, shape)
   return normalise(image, spec)
 
 

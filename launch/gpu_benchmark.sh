@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The benchmark suite on one GPU host that has jax (CUDA), flax, optax, orbax
+# and chex but neither TensorFlow nor faiss. Small pure-Python wheels the
+# benchmark needs (ml-collections) may be carried in .whl/:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       -d .whl ml_collections==1.1.0
+# Results: one `name=value unit` line each, and JSON files in $OUT (or .).
+# Budget: under 8 minutes on one H100.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/hcsc_site .whl/*.whl
+  export PYTHONPATH="/tmp/hcsc_site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+out="${OUT:-.}"
+python3 - <<'PY'
+import jax
+print("devices:", jax.devices(), "jax", jax.__version__)
+PY
+nvidia-smi -L || true
+bench() { echo "== $*"; python3 -m hcsc_jax.benchmark "$@"; }
+bench --parts=hcsc_head --steps=20 --output="$out/hcsc_head.json"
+bench --parts=hcsc_head --steps=20 --sampler=threefry \
+  --output="$out/hcsc_head_threefry.json"
+bench --parts=step --dtype=bfloat16 --steps=20 --output="$out/step_bf16.json"
+bench --parts=step --dtype=float32 --steps=10 --output="$out/step_f32.json"
