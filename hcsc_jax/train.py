@@ -19,6 +19,7 @@ from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
 from hcsc_jax import validation
+from hcsc_jax import workdirs
 from hcsc_jax.checkpointing import Position
 from hcsc_jax.data import pipeline
 from hcsc_jax.evals import knn
@@ -73,6 +74,8 @@ class Run:
                                          self.data.num_examples, self.mesh)
     reporting.log_parameters(state.params)
     reporting.save_config(self.config, self.workdir)
+    if reporting.is_lead_process():
+      workdirs.save_run_info(self.workdir, self.data.num_examples)
     return state, Position()
 
   def cluster(self, epoch: int) -> dict[str, float]:

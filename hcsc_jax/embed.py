@@ -1,0 +1,45 @@
+r"""Embed a NumPy batch with a workdir's query encoder (eval-mode BN).
+
+  python -m hcsc_jax.embed --workdir=<dir> --input=<images.npy> \
+      --output=<feats.npy> [--features=backbone|head] [--step=N]
+
+The input is an NHWC float32 array that is already normalised; the output is
+[N, 2048] pooled backbone features (ResNet-50) or [N, d] L2-normalised head
+embeddings. The same batch through the exported PyTorch model gives the same
+numbers, which is how a conversion can be checked by hand.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Pre-training workdir.")
+flags.DEFINE_string("input", None, "NHWC float32 .npy, already normalised.")
+flags.DEFINE_string("output", None, "Where to write the features (.npy).")
+flags.DEFINE_enum("features", "backbone", ["backbone", "head"],
+                  "Pooled backbone features or head embeddings.")
+flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+flags.DEFINE_integer("batch_size", 256, "Rows per forward pass.")
+flags.mark_flags_as_required(["workdir", "input", "output"])
+
+
+
+def main(argv):
+  del argv
+  try:
+    images = np.load(FLAGS.input, allow_pickle=False).astype(np.float32)
+    from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
+    out = interop.embed(FLAGS.workdir, images, FLAGS.features, FLAGS.step,
+                FLAGS.batch_size)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  np.save(FLAGS.output, out)
+  print(f"wrote {FLAGS.output}: {out.shape}")
+
+
+if __name__ == "__main__":
+  app.run(main)

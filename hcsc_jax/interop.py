@@ -1,0 +1,131 @@
+"""Moving weights between orbax workdirs and PyTorch (SPEC Sec. 8): the
+library behind `hcsc_jax.export`, `hcsc_jax.import_torch` and
+`hcsc_jax.embed`."""
+
+import os
+import pickle
+
+import jax
+import numpy as np
+
+from hcsc_jax import checkpointing
+from hcsc_jax import optimizer
+from hcsc_jax import param_mapping
+from hcsc_jax import reporting
+from hcsc_jax import sharding
+from hcsc_jax import state as state_lib
+from hcsc_jax import torch_format
+from hcsc_jax import workdirs
+
+FORMATS = ("hcsc", "torchvision", "detectron2", "safetensors")
+
+
+def export(workdir: str, fmt: str, output: str, step=None) -> None:
+  state, position, config, _ = workdirs.restore(workdir, step)
+  tracked = int(state.step)
+  if fmt == "hcsc":
+    torch_format.save_pth(output, {
+        "epoch": position.epoch, "arch": config.arch,
+        "state_dict": torch_format.reference_state_dict(state, tracked)})
+  elif fmt == "torchvision":
+    torch_format.save_pth(output, torch_format.backbone_state_dict(
+        state.params, state.batch_stats, tracked))
+  elif fmt == "detectron2":
+    with open(output, "wb") as f:
+      pickle.dump(torch_format.detectron2_checkpoint(state.params,
+                                                     state.batch_stats), f)
+  elif fmt == "safetensors":
+    from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+    save_file(torch_format.backbone_state_dict(state.params,
+                                               state.batch_stats, tracked),
+              output, metadata={"arch": config.arch, "format": "torchvision",
+                                "step": str(tracked)})
+  else:
+    raise ValueError(f"format={fmt!r}; choose one of {list(FORMATS)}.")
+
+
+def embed(workdir: str, images: np.ndarray, features: str = "backbone",
+          step=None, batch_size: int = 256) -> np.ndarray:
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise ValueError(f"input must be NHWC with 3 channels, got shape "
+                     f"{images.shape}.")
+  state, _, _, model = workdirs.restore(workdir, step)
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  apply = jax.jit(lambda v, x: model.apply(v, x, train=False,
+                                           output=features))
+  out = [np.asarray(apply(variables, images[i:i + batch_size]))
+         for i in range(0, images.shape[0], batch_size)]
+  return np.concatenate(out).astype(np.float32)
+
+
+def infer_architecture(query: dict) -> dict:
+  """arch, width, small_stem and embed_dim from torchvision-named tensors."""
+  if "layer1.0.conv3.weight" in query:
+    arch = "resnet50"
+  elif "layer3.5.conv1.weight" in query:
+    arch = "resnet34"
+  else:
+    arch = "resnet18"
+  stem = np.asarray(query["conv1.weight"])
+  out = {"arch": arch, "width": int(stem.shape[0]),
+         "small_stem": stem.shape[-1] == 3}
+  if "fc.2.weight" in query:
+    out["embed_dim"] = int(np.asarray(query["fc.2.weight"]).shape[0])
+  return out
+
+
+def _head_free(tree):
+  return {k: v for k, v in tree.items() if not k.startswith("fc")}
+
+
+def _load_encoder(state_dict, params, batch_stats, source):
+  has_head = "fc.0.weight" in state_dict
+  if not has_head:
+    state_dict = {k: v for k, v in state_dict.items()
+                  if not k.startswith("fc.")}
+  template = {"params": params if has_head else _head_free(params),
+              "batch_stats": batch_stats}
+  loaded = param_mapping.from_torch_state_dict(state_dict, template, source)
+  if not has_head:
+    loaded["params"] = dict(loaded["params"],
+                            **{k: v for k, v in params.items()
+                               if k.startswith("fc")})
+  return loaded["params"], loaded["batch_stats"]
+
+
+def import_checkpoint(path: str, workdir: str, config, num_examples: int):
+  from hcsc_jax import checkpointing, optimizer, reporting, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
+  parts = torch_format.split_checkpoint(torch_format.load_pth(path), path)
+  for field, value in infer_architecture(parts["query"]).items():
+    config[field] = value
+  if parts["queue"] is not None:
+    config.queue_size = int(parts["queue"].shape[0])
+    config.embed_dim = int(parts["queue"].shape[1])
+  os.makedirs(workdir, exist_ok=True)
+  mesh = sharding.make_mesh()
+  model = state_lib.build_model(config)
+  tx, _ = optimizer.make_optimizer(config, steps_per_epoch=1)
+  state = jax.device_get(state_lib.create_train_state(config, model, tx,
+                                                      num_examples, mesh))
+  params, stats = _load_encoder(parts["query"], state.params,
+                                state.batch_stats, path)
+  key_params, key_stats = params, stats
+  if parts["key"] is not None:
+    key_params, key_stats = _load_encoder(parts["key"], state.key_params,
+                                          state.key_batch_stats, path)
+  queue, pointer = state.queue, state.queue_ptr
+  if parts["queue"] is not None:
+    queue = parts["queue"].astype(np.float32)
+    pointer = np.int32(parts["queue_ptr"] or 0)
+  state = state.replace(params=params, batch_stats=stats,
+                        key_params=key_params, key_batch_stats=key_stats,
+                        opt_state=tx.init(params), queue=queue,
+                        queue_ptr=np.int32(pointer))
+  state = jax.device_put(state, sharding.replicated(mesh))
+  checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+  checkpoints.save(0, state, checkpointing.Position(parts["epoch"], 0, False))
+  checkpoints.close()
+  reporting.save_config(config, workdir)
+  workdirs.save_run_info(workdir, num_examples)
+  return config
