@@ -63,7 +63,7 @@ def _workdir18(tmp_path_factory):
 
 @pytest.fixture(scope="module", name="workdir50")
 def _workdir50(tmp_path_factory):
-  return _make_workdir(str(tmp_path_factory.mktemp("r50")), "resnet50", 0)
+  return _make_workdir(str(tmp_path_factory.mktemp("r50")), "resnet50", 1)
 
 
 def _images(seed=0, count=3):
