@@ -157,6 +157,16 @@ class Run:
                             chunk=cfg.knn.batch_size)
 
 
+def _preempted(run: Run, position: Position) -> dict:
+  run.save(position)
+  run.checkpoints.close()
+  print(f"preempted: checkpoint at step {int(run.state.step)} (epoch "
+        f"{position.epoch}, step {position.step_in_epoch} of "
+        f"{run.steps_per_epoch}); rerun the same command to resume.",
+        flush=True)
+  return {"preempted": True, "step": int(run.state.step)}
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Runs (or resumes) pre-training; returns the summary written to
   `<workdir>/summary.json`. Exits early, checkpointed, on SIGTERM."""
@@ -183,16 +193,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                {f"time/{k}": v for k, v in times.items()
                                 if k != "epoch"})
       if done < run.steps_per_epoch:
-        run.save(Position(epoch, done, clustered))
-        run.checkpoints.close()
-        print(f"preempted: checkpoint at step {int(run.state.step)} "
-              f"(epoch {epoch}, step {done} of {run.steps_per_epoch}); rerun "
-              "the same command to resume.", flush=True)
-        return {"preempted": True, "step": int(run.state.step)}
+        return _preempted(run, Position(epoch, done, clustered))
       position = Position(epoch + 1, 0, False)
       last = epoch + 1 == config.epochs
       if last or (epoch + 1) % config.checkpoint_every == 0:
         run.save(position)
+      if watcher.requested and not last:  # arrived with the epoch's end
+        return _preempted(run, position)
   finally:
     watcher.restore()
     run.checkpoints.wait()
