@@ -24,7 +24,8 @@ def _batches(config, count, seed=0):
            "index": rng.integers(0, NUM_EXAMPLES, 16).astype(np.int32)}
 
 
-def _run_steps(config, mesh, steps):
+def _active_state_and_step(config, mesh):
+  """A fresh state with a synthetic hierarchy pushed, and the train step."""
   model = state_lib.build_model(config)
   tx, schedule = optimizer.make_optimizer(config, steps_per_epoch=4)
   state = state_lib.create_train_state(config, model, tx, NUM_EXAMPLES, mesh)
@@ -32,7 +33,11 @@ def _run_steps(config, mesh, steps):
                                   config.embed_dim, seed=3)
   state = step_lib.make_push_hierarchy(mesh)(
       state, jax.device_put(hierarchy, sharding.replicated(mesh)))
-  train_step = step_lib.make_train_step(config, model, tx, schedule, mesh)
+  return state, step_lib.make_train_step(config, model, tx, schedule, mesh)
+
+
+def _run_steps(config, mesh, steps):
+  state, train_step = _active_state_and_step(config, mesh)
   losses = []
   for batch in _batches(config, steps):
     state, metrics = train_step(state, sharding.put_batch(batch, mesh))
@@ -127,14 +132,7 @@ def test_multicrop_step_uses_local_views():
   from configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
   config = hcsc_r50_imagenet_multicrop.get_config("smoke")
   mesh = sharding.make_mesh()
-  model = state_lib.build_model(config)
-  tx, schedule = optimizer.make_optimizer(config, steps_per_epoch=4)
-  state = state_lib.create_train_state(config, model, tx, NUM_EXAMPLES, mesh)
-  hierarchy = synthetic_hierarchy(tuple(config.num_clusters), NUM_EXAMPLES,
-                                  config.embed_dim, seed=3)
-  state = step_lib.make_push_hierarchy(mesh)(
-      state, jax.device_put(hierarchy, sharding.replicated(mesh)))
-  train_step = step_lib.make_train_step(config, model, tx, schedule, mesh)
+  state, train_step = _active_state_and_step(config, mesh)
   batch = next(_batches(config, 1))
   rng = np.random.default_rng(1)
   for i, size in enumerate(config.augment.local_sizes):
