@@ -11,6 +11,12 @@ file. Needs neither TensorFlow nor faiss.
               shuffle-BN key pass, query pass, HCSC objective, SGD, enqueue)
               with the hierarchy active; --arch, --image_size, --dtype.
   embed       images/s of the eval-mode key-encoder pass.
+  cluster     seconds of the faiss hierarchical k-means (niter 20, nredo 5)
+              for each N in --cluster_sizes, on L2-normalised points drawn
+              around 1000 random centres (needs faiss).
+  input       source images/s (and per CPU core) of the MoCo v2 two-crop
+              tf.data pipeline on generated ImageNet-sized JPEGs (needs
+              TensorFlow; no network).
 """
 
 from __future__ import annotations
@@ -148,10 +154,62 @@ def bench_step(args) -> dict[str, float]:
           "step_ms": median * 1e3, "embed": args.batch / embed_median}
 
 
+def bench_cluster(args) -> dict[str, float]:
+  from hcsc_jax import clustering  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  centres = _unit(rng, 1000, args.dim)
+  results = {}
+  for size in (int(n) for n in args.cluster_sizes.split(",")):
+    points = centres[rng.integers(0, 1000, size)] + 0.3 / np.sqrt(
+        args.dim) * rng.normal(size=(size, args.dim)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    start = time.perf_counter()
+    clustering.hierarchical_kmeans(points, args.clusters)
+    results[f"cluster_n{size}"] = time.perf_counter() - start
+  return results
+
+
+def bench_input(args) -> dict[str, float]:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import augment  # pylint: disable=g-import-not-at-top
+  tf.config.set_visible_devices([], "GPU")
+  rng = np.random.default_rng(0)
+  jpegs = []
+  for _ in range(64):  # smooth random photos-like content, 500 x 375
+    small = rng.integers(0, 255, (47, 63, 3), dtype=np.uint8)
+    image = tf.image.resize(small, (375, 500), method="bicubic")
+    jpegs.append(tf.io.encode_jpeg(tf.cast(tf.clip_by_value(image, 0, 255),
+                                           tf.uint8), quality=90).numpy())
+  spec = augment.AugmentSpec()
+  view = augment.ViewSpec(args.image_size, (0.2, 1.0))
+
+  def two_crops(index, data):
+    image = augment.to_rgb_float(tf.io.decode_jpeg(data, channels=3))
+    seeds = tf.random.experimental.stateless_split(
+        augment.example_seed(0, 0, index), 2)
+    return (augment.train_view(image, seeds[0], view, spec),
+            augment.train_view(image, seeds[1], view, spec))
+
+  ds = (tf.data.Dataset.from_tensor_slices(jpegs).repeat().enumerate()
+        .map(two_crops, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(64).prefetch(4))
+  iterator = iter(ds)
+  for _ in range(3):
+    next(iterator)
+  start = time.perf_counter()
+  batches = args.input_batches
+  for _ in range(batches):
+    next(iterator)
+  rate = batches * 64 / (time.perf_counter() - start)
+  return {"input": rate, "input_per_core": rate / os.cpu_count()}
+
+
 UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "step": "pairs/s", "step_compile": "s", "step_ms": "ms/step",
-         "embed": "images/s"}
-BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step}
+         "embed": "images/s", "input": "images/s",
+         "input_per_core": "images/s/core"}
+BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step,
+              "cluster": bench_cluster, "input": bench_input}
 
 
 def main(argv=None) -> None:
@@ -172,6 +230,9 @@ def main(argv=None) -> None:
   parser.add_argument("--image_size", type=int, default=224)
   parser.add_argument("--dtype", default="float32",
                       choices=("float32", "bfloat16"))
+  parser.add_argument("--cluster_sizes", default="100000",
+                      help="comma-separated N for the cluster part")
+  parser.add_argument("--input_batches", type=int, default=20)
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--output", default="benchmark.json")
@@ -186,7 +247,8 @@ def main(argv=None) -> None:
   for part in parts:
     for name, value in BENCHMARKS[part](args).items():
       results[name] = value
-      print(f"{name}={value:.1f} {UNITS[name]}", flush=True)
+      unit = "s" if name.startswith("cluster_n") else UNITS[name]
+      print(f"{name}={value:.1f} {unit}", flush=True)
   record = {"results": results, "units": UNITS,
             "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(), "jax": jax.__version__,

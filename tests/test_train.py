@@ -69,26 +69,35 @@ def test_train_step_compiles_once_across_epochs(tmp_path):
   assert traced[0]._cache_size() == 1  # pylint: disable=protected-access
 
 
+@pytest.mark.parametrize("poll, step", [
+    (7, 6),  # mid-epoch 1, after its clustering
+    (5, 4),  # the check at the end of epoch 0
+])
 def test_resume_after_preemption_matches_uninterrupted(reference_run,
-                                                       tmp_path, monkeypatch):
+                                                       tmp_path, monkeypatch,
+                                                       poll, step):
+  """The watcher is polled after every step and once more at each epoch's
+  end (4 steps per epoch here)."""
   _, summary, run = reference_run
   workdir = str(tmp_path)
   polls = {"count": 0}
 
-  def preempt_at_sixth_step(self):  # pylint: disable=unused-argument
+  def preempt_once(self):  # pylint: disable=unused-argument
     polls["count"] += 1
-    return polls["count"] == 6  # mid-epoch 1, after clustering
+    return polls["count"] == poll
 
   with mock_fashion_mnist():
     monkeypatch.setattr(PreemptionWatcher, "requested",
-                        property(preempt_at_sixth_step))
+                        property(preempt_once))
     first = train.train_and_evaluate(smoke_config(), workdir)
-    assert first == {"preempted": True, "step": 6}
+    assert first == {"preempted": True, "step": step}
     monkeypatch.undo()
     resumed = train.train_and_evaluate(smoke_config(), workdir)
     finished = train.Run(smoke_config(), workdir)
   assert resumed["step"] == 8
-  assert "cluster_s" not in resumed["epoch_times"][0]  # hierarchy restored
+  # Mid-epoch the hierarchy comes back with the state; at a boundary the
+  # restarted epoch clusters as usual.
+  assert ("cluster_s" in resumed["epoch_times"][0]) == (step == 4)
   for got, want in zip(_params(finished.state), _params(run.state)):
     np.testing.assert_array_equal(got, want)
   assert resumed["knn_top1"] == summary["knn_top1"]
