@@ -43,6 +43,7 @@ def get_config(arg=None):
   c.augment.blur_prob = 0.0
   c.embed_batch_size = 1000
   c.log_every = 50
+  c.eval_every = 1
   c.knn.ks = (10, 20, 100, 200)
   c.knn.batch_size = 1000
   if arg == "smoke":

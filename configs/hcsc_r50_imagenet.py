@@ -67,6 +67,7 @@ def get_config(arg=None):
   c.log_every = 100
   c.checkpoint_every = 1     # epochs
   c.keep_checkpoints = 3
+  c.eval_every = 10          # epochs between online kNN evaluations; 0 = off
   c.knn = ml_collections.ConfigDict(dict(
       enabled=True, ks=(10, 20, 100, 200), temperature=0.07,
       batch_size=1024))

@@ -80,7 +80,7 @@ def _validate(features: np.ndarray, num_clusters: Sequence[int],
   return features, counts
 
 
-def _kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
+def kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
             max_points_per_centroid: int, min_points_per_centroid: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """faiss k-means; returns raw centroids, each point's nearest centroid and
@@ -157,7 +157,7 @@ def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
   centroids, assignments, temperatures, parents = [], [], [], []
   previous_assignment = None
   for level, k in enumerate(counts):
-    raw, nearest, distances = _kmeans(points, k, seed + level, niter, nredo,
+    raw, nearest, distances = kmeans(points, k, seed + level, niter, nredo,
                                       max_points_per_centroid,
                                       min_points_per_centroid)
     temperatures.append(concentration(distances, nearest, k, tau))

@@ -15,17 +15,21 @@ import numpy as np
 
 from hcsc_jax import reporting
 from hcsc_jax import sharding
+from hcsc_jax import step as step_lib
 from hcsc_jax.data import pipeline
 
 
-def embed_split(embed_fn: Callable, params, batch_stats, builder, config,
-                split: str, mesh, description: str
-                ) -> tuple[np.ndarray, np.ndarray]:
-  """(features [N, dim] float32, labels [N] int32, -1 where unlabelled)."""
+def embed_split(embed_fn: Callable, params, batch_stats, builder,
+                data_config, split: str, batch_size: int, mesh,
+                description: str) -> tuple[np.ndarray, np.ndarray]:
+  """(features [N, dim] float32, labels [N] int32, -1 where unlabelled).
+
+  `batch_size` is global; `data_config` is a config's `data` block.
+  """
   total = pipeline.num_examples(builder, split)
   count, batches = pipeline.eval_batches(
-      builder, config.data, split, config.embed_batch_size,
-      jax.process_index(), jax.process_count())
+      builder, data_config, split, batch_size, jax.process_index(),
+      jax.process_count())
   features = None
   labels = np.full(total, -1, np.int32)
   seen = np.zeros(total, bool)
@@ -57,3 +61,13 @@ def embed_split(embed_fn: Callable, params, batch_stats, builder, config,
     reporting.log(f"{split}: {missing} of {total} images could not be decoded "
                   "and were skipped; their feature rows are zero.")
   return features, labels
+
+
+def encoder_features(model, params, batch_stats, builder, data_config,
+                     split: str, batch_size: int, mesh, output: str,
+                     description: str) -> tuple[np.ndarray, np.ndarray]:
+  """`embed_split` with an encoder's eval-mode pass: pooled `backbone`
+  features or L2-normalised `head` embeddings."""
+  embed = step_lib.make_embed(model, mesh, output)
+  return embed_split(embed, params, batch_stats, builder, data_config, split,
+                     batch_size, mesh, description)

@@ -74,16 +74,18 @@ def infer_architecture(query: dict) -> dict:
   return out
 
 
-def _head_free(tree):
+def without_head(tree):
   return {k: v for k, v in tree.items() if not k.startswith("fc")}
 
 
-def _load_encoder(state_dict, params, batch_stats, source):
+def load_encoder(state_dict, params, batch_stats, source):
+  """Torchvision-named tensors into (params, batch_stats) shaped like the
+  given ones; a head-less state dict keeps the given head."""
   has_head = "fc.0.weight" in state_dict
   if not has_head:
     state_dict = {k: v for k, v in state_dict.items()
                   if not k.startswith("fc.")}
-  template = {"params": params if has_head else _head_free(params),
+  template = {"params": params if has_head else without_head(params),
               "batch_stats": batch_stats}
   loaded = param_mapping.from_torch_state_dict(state_dict, template, source)
   if not has_head:
@@ -108,11 +110,11 @@ def import_checkpoint(path: str, workdir: str, config, num_examples: int):
   tx, _ = optimizer.make_optimizer(config, steps_per_epoch=1)
   state = jax.device_get(state_lib.create_train_state(config, model, tx,
                                                       num_examples, mesh))
-  params, stats = _load_encoder(parts["query"], state.params,
+  params, stats = load_encoder(parts["query"], state.params,
                                 state.batch_stats, path)
   key_params, key_stats = params, stats
   if parts["key"] is not None:
-    key_params, key_stats = _load_encoder(parts["key"], state.key_params,
+    key_params, key_stats = load_encoder(parts["key"], state.key_params,
                                           state.key_batch_stats, path)
   queue, pointer = state.queue, state.queue_ptr
   if parts["queue"] is not None:

@@ -61,6 +61,7 @@ class Run:
     self.embed_head = step_lib.make_embed(self.model, self.mesh, "head")
     self.state, self.position = self._initial_state()
     self.epoch_times: list[dict] = []
+    self.online: list[dict] = []  # online kNN results of this invocation
 
   def _initial_state(self):
     if self.checkpoints.latest_step() is not None:
@@ -83,8 +84,8 @@ class Run:
     start = time.time()
     features, _ = embedding.embed_split(
         self.embed_head, self.state.key_params, self.state.key_batch_stats,
-        self.builder, self.config, self.config.data.train_split, self.mesh,
-        f"embed (epoch {epoch})")
+        self.builder, self.config.data, self.config.data.train_split,
+        self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})")
     embedded = time.time()
     kmeans = self.config.kmeans
     hierarchy = clustering.hierarchical_kmeans(
@@ -142,15 +143,26 @@ class Run:
   def save(self, position: Position) -> None:
     self.checkpoints.save(int(self.state.step), self.state, position)
 
+  def online_knn(self, epoch: int) -> None:
+    """kNN on the held-out split while training, logged as a metric."""
+    start = time.time()
+    results = dict(self.evaluate_knn(), epoch=epoch)
+    self.online.append(results)
+    self.writer.write_scalars(int(self.state.step), {
+        "online/knn_top1": results["knn_top1"],
+        "time/knn_s": time.time() - start})
+    reporting.log(f"epoch {epoch}: online kNN top-1 "
+                  f"{results['knn_top1']:.4f}")
+
   def evaluate_knn(self) -> dict[str, float]:
-    embed_backbone = step_lib.make_embed(self.model, self.mesh, "backbone")
+    """kNN of the query encoder's backbone features: eval split against the
+    train split."""
     cfg = self.config
-    train = embedding.embed_split(
-        embed_backbone, self.state.params, self.state.batch_stats,
-        self.builder, cfg, cfg.data.train_split, self.mesh, "kNN: train")
-    test = embedding.embed_split(
-        embed_backbone, self.state.params, self.state.batch_stats,
-        self.builder, cfg, cfg.data.eval_split, self.mesh, "kNN: test")
+    train, test = (embedding.encoder_features(
+        self.model, self.state.params, self.state.batch_stats, self.builder,
+        cfg.data, split, cfg.embed_batch_size, self.mesh, "backbone",
+        f"kNN: {split}") for split in (cfg.data.train_split,
+                                        cfg.data.eval_split))
     return knn.knn_accuracy(train[0], train[1], test[0], test[1],
                             ks=tuple(cfg.knn.ks),
                             temperature=cfg.knn.temperature,
@@ -200,15 +212,20 @@ def train_and_evaluate(config, workdir: str) -> dict:
         run.save(position)
       if watcher.requested and not last:  # arrived with the epoch's end
         return _preempted(run, position)
+      if config.eval_every and (epoch + 1) % config.eval_every == 0:
+        run.online_knn(epoch)
   finally:
     watcher.restore()
     run.checkpoints.wait()
     run.writer.flush()
 
   summary = {"epochs": config.epochs, "step": int(run.state.step),
-             "epoch_times": run.epoch_times}
+             "epoch_times": run.epoch_times, "online_knn": run.online}
   if config.knn.enabled:
-    summary.update(run.evaluate_knn())
+    final = run.online[-1] if run.online else {}
+    if final.get("epoch") != config.epochs - 1:  # not measured just now
+      final = run.evaluate_knn()
+    summary.update({k: v for k, v in final.items() if k != "epoch"})
   summary["wall_s"] = time.time() - started
   reporting.save_json(os.path.join(workdir, "summary.json"), summary)
   knn_results = {k: v for k, v in summary.items() if k.startswith("knn_")}

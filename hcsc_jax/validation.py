@@ -26,6 +26,9 @@ def config_problems(config, num_examples: int | None = None,
                "log_every", "embed_batch_size"):
     if int(config[name]) < 1:
       add(f"{name}={config[name]} must be at least 1.")
+  if config.get("eval_every", 0) < 0:
+    add(f"eval_every={config.eval_every} must be >= 0 (0 turns online kNN "
+        "off).")
   if config.warmup_epochs < 0:
     add(f"warmup_epochs={config.warmup_epochs} must be >= 0.")
   batch = config.batch_size

@@ -29,9 +29,11 @@ def save_run_info(workdir: str, num_examples: int) -> None:
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, CONFIG)
   if not os.path.exists(path):
+    found = (f"it holds {sorted(os.listdir(workdir))}"
+             if os.path.isdir(workdir) else "it does not exist")
     raise FileNotFoundError(
-        f"{path} not found: {workdir} is not a pre-training workdir (run "
-        "hcsc_jax.main or hcsc_jax.import_torch into it first).")
+        f"{path} not found: {workdir} is not a pre-training workdir ({found}; "
+        "run hcsc_jax.main or hcsc_jax.import_torch into it first).")
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
 
@@ -48,7 +50,11 @@ def restore(workdir: str, step: int | None = None):
   checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
   available = list(checkpoints.manager.all_steps())
   if not available:
-    raise FileNotFoundError(f"no checkpoint in {checkpoints.directory}.")
+    found = sorted(os.listdir(workdir))
+    raise FileNotFoundError(
+        f"no checkpoint in {checkpoints.directory} (the workdir holds "
+        f"{found}); train first, or pass a PyTorch file with "
+        "--config.checkpoint.")
   if step is not None and step not in available:
     raise ValueError(f"--step={step} has no checkpoint in "
                      f"{checkpoints.directory}; available: {sorted(available)}.")

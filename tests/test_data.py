@@ -190,8 +190,9 @@ def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
   mesh = sharding.make_mesh()
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
   with caplog.at_level("INFO"):
-    features, labels = embedding.embed_split(flatten, None, None, builder,
-                                             config, "train", mesh, "test")
+    features, labels = embedding.embed_split(
+        flatten, None, None, builder, config.data, "train",
+        config.embed_batch_size, mesh, "test")
   assert features.shape == (40, 16 * 16 * 3)
   assert labels[3] == -1 and np.all(features[3] == 0)
   assert np.all(labels[np.arange(40) != 3] >= 0)

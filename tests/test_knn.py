@@ -32,9 +32,32 @@ def test_matches_numpy_and_chunks_do_not_matter():
     want = np.mean(_numpy_knn(train, labels, test, k, 0.07, 5) == test_labels)
     assert got[f"knn_top1_k{k}"] == pytest.approx(want)
   other = knn.knn_accuracy(train, labels, test, test_labels, ks=(1, 7, 50),
-                           chunk=1000)
+                           chunk=1000, train_chunk=300)
   assert other == got
+  # k=50 spans several training chunks of 16 rows (the last one padded).
+  small = knn.knn_accuracy(train, labels, test, test_labels, ks=(1, 7, 50),
+                           chunk=32, train_chunk=16)
+  assert small == got
   assert got["knn_top1"] == max(got[f"knn_top1_k{k}"] for k in (1, 7, 50))
+
+
+def test_ties_prefer_lower_training_index():
+  """Duplicated training rows with different labels tie exactly; the
+  nearer one is the lower index, as in a stable sort, whatever the chunks."""
+  rng = np.random.default_rng(2)
+  distinct = rng.normal(size=(40, 8)).astype(np.float32)
+  train = np.repeat(distinct, 3, axis=0)  # each row three times
+  labels = rng.integers(0, 4, train.shape[0])
+  test = distinct[rng.integers(0, 40, 60)] + 0.01 * rng.normal(
+      size=(60, 8)).astype(np.float32)
+  test_labels = rng.integers(0, 4, 60)
+  for train_chunk in (4, 7, 120):
+    got = knn.knn_accuracy(train, labels, test, test_labels, ks=(1, 2, 5),
+                           chunk=16, train_chunk=train_chunk)
+    for k in (1, 2, 5):
+      want = np.mean(_numpy_knn(train, labels, test, k, 0.07, 4)
+                     == test_labels)
+      assert got[f"knn_top1_k{k}"] == pytest.approx(want), (train_chunk, k)
 
 
 def test_separable_data_is_classified_perfectly():

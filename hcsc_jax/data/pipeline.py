@@ -44,14 +44,18 @@ def load_builder(data_config) -> tfds.core.DatasetBuilder:
   try:
     builder = tfds.builder(name, data_dir=data_config.get("data_dir"))
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise validation.ConfigError(f"config.data.name={name!r} is not a TFDS dataset "
-                     f"({e}).") from None
+    raise validation.ConfigError(
+        f"config.data.name={name!r} is not a TFDS dataset ({e}).") from None
+  except ValueError as e:  # e.g. a builder config (subset) that is unknown
+    detail = " ".join(str(e).split())  # TFDS lists the configs on lines
+    raise validation.ConfigError(f"config.data.name={name!r}: {detail}") from None
   if not _is_prepared(builder):
     _prepare(builder, data_config)
   for split in (data_config.train_split, data_config.eval_split):
     if split and split.split("[")[0] not in builder.info.splits:
-      raise validation.ConfigError(f"data set {name} has no split {split!r}; it has "
-                       f"{sorted(builder.info.splits)}.")
+      raise validation.ConfigError(
+          f"data set {name} has no split {split!r}; it has "
+          f"{sorted(builder.info.splits)}.")
   return builder
 
 
@@ -159,7 +163,6 @@ class TrainData:
     seed = self.config.seed
     spec, global_view, local_views = (self.spec, self.global_view,
                                       self.local_views)
-    shuffle_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
     buffer = min(self.end - self.start, self.config.data.shuffle_buffer)
 
     def views(example):
@@ -175,18 +178,94 @@ class TrainData:
                                                spec)
       return out
 
-    ds = self._base.shuffle(buffer, seed=shuffle_seed,
-                            reshuffle_each_iteration=False)
-    ds = ds.take(self.steps_per_epoch * self.local_batch)
-    ds = ds.skip(start_step * self.local_batch)
-    ds = ds.map(views, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(self.local_batch, drop_remainder=True)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = True
-    options.threading.private_threadpool_size = self.config.data.get(
-        "threads", 0) or 0
-    return tfds.as_numpy(ds.with_options(options))
+    return _epoch_batches(self._base, views, self.config.data, seed, epoch,
+                          buffer, self.steps_per_epoch, self.local_batch,
+                          start_step)
+
+
+def _epoch_batches(ds, transform, data_config, seed: int, epoch: int,
+                   buffer: int, steps: int, local_batch: int, start_step: int
+                   ) -> Iterator[dict]:
+  """Shuffles `ds` with the epoch's seed, keeps `steps` whole batches, skips
+  the first `start_step` of them, then applies the (stateless, per-example)
+  `transform`, so skipped examples are never augmented."""
+  shuffle_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+  ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+  ds = ds.take(steps * local_batch)
+  ds = ds.skip(start_step * local_batch)
+  ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(local_batch, drop_remainder=True)
+  ds = ds.prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  options.deterministic = True
+  options.threading.private_threadpool_size = data_config.get("threads",
+                                                              0) or 0
+  return tfds.as_numpy(ds.with_options(options))
+
+
+@dataclasses.dataclass
+class LabelledTrainData:
+  """Per-epoch batches of one augmented view plus its label, for training
+  classifiers (linear probe, semi-supervised fine-tuning): RandomResizedCrop
+  and flip, optionally restricted to the dataset indices in `subset`."""
+  builder: tfds.core.DatasetBuilder
+  data_config: object
+  batch_size: int
+  seed: int
+  scale: tuple[float, float] = (0.08, 1.0)
+  flip_prob: float = 0.5
+  subset: np.ndarray | None = None
+  process_index: int = 0
+  process_count: int = 1
+
+  def __post_init__(self):
+    data = self.data_config
+    total = num_examples(self.builder, data.train_split)
+    self.start, self.end = process_slice(total, self.process_index,
+                                         self.process_count)
+    base = _images_with_indices(self.builder, data.train_split, self.start,
+                                self.end, keep_labels=True)
+    member = np.ones(total, bool)
+    if self.subset is not None:
+      member = np.zeros(total, bool)
+      member[self.subset] = True
+      table = tf.constant(member)
+      base = base.filter(lambda ex: tf.gather(table, ex["index"]))
+    if data.cache:
+      base = base.cache()
+    self._base = base
+    self.num_examples = int(member[self.start:self.end].sum())
+    self.local_batch = self.batch_size // self.process_count
+    # Every process must run the same number of steps.
+    smallest = min(int(member[a:b].sum()) for a, b in (
+        process_slice(total, i, self.process_count)
+        for i in range(self.process_count)))
+    self.steps_per_epoch = smallest // self.local_batch
+    if self.steps_per_epoch < 1:
+      raise validation.ConfigError(
+          f"the training set has {int(member.sum())} examples, fewer than "
+          f"one batch of {self.batch_size}; lower the batch size "
+          "(classifier.batch_size).")
+    self.view = augment.ViewSpec(data.image_size, tuple(self.scale))
+    self.spec = augment.AugmentSpec(
+        jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0,
+        flip_prob=self.flip_prob, mean=tuple(data.mean), std=tuple(data.std))
+
+  def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict]:
+    """Batches of 'image', 'label', 'index' (NumPy) from `start_step` on."""
+    seed, view, spec = self.seed, self.view, self.spec
+
+    def transform(example):
+      image = augment.to_rgb_float(example["image"])
+      image_seed = augment.example_seed(seed, epoch, example["index"])
+      return {"image": augment.train_view(image, image_seed, view, spec),
+              "label": example["label"], "index": example["index"]}
+
+    buffer = max(1, min(self.num_examples,
+                        self.data_config.shuffle_buffer))
+    return _epoch_batches(self._base, transform, self.data_config, seed,
+                          epoch, buffer,
+                          self.steps_per_epoch, self.local_batch, start_step)
 
 
 def eval_batches(builder, data_config, split: str, global_batch: int,

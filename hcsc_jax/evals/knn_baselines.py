@@ -23,8 +23,9 @@ flags.mark_flags_as_required(["config"])
 def _pixels(builder, config, split, mesh):
   from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
-  return embedding.embed_split(flatten, None, None, builder, config, split,
-                               mesh, f"pixels: {split}")
+  return embedding.embed_split(flatten, None, None, builder, config.data,
+                               split, config.embed_batch_size, mesh,
+                               f"pixels: {split}")
 
 
 def main(argv):
@@ -52,7 +53,8 @@ def main(argv):
       config, model, tx, pipeline.num_examples(builder, splits[0]), mesh)
   embed = step_lib.make_embed(model, mesh, "backbone")
   train, test = (embedding.embed_split(embed, state.params, state.batch_stats,
-                                       builder, config, s, mesh,
+                                       builder, config.data, s,
+                                       config.embed_batch_size, mesh,
                                        f"random encoder: {s}")
                  for s in splits)
   result = knn.knn_accuracy(train[0], train[1], test[0], test[1], **knn_args)

@@ -1,0 +1,45 @@
+"""The evaluation configs' shared fields; each protocol file picks the
+protocol, the data set and its reference hyper-parameters (SPEC Sec. 7)."""
+
+import ml_collections
+from ml_collections import config_dict
+
+from configs import fashion_mnist
+from configs import hcsc_r50_imagenet
+
+DATASETS = ("imagenet", "fashion_mnist")
+
+
+def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
+  if dataset not in DATASETS:
+    raise ValueError(f"unknown data set {dataset!r}; known: {DATASETS}.")
+  c = ml_collections.ConfigDict()
+  c.name = f"{protocol}_{dataset}"
+  c.protocol = protocol
+  c.encoder = "checkpoint"       # or "random" (baseline)
+  c.checkpoint = config_dict.placeholder(str)  # PyTorch .pth.tar instead
+  c.step = config_dict.placeholder(int)        # pre-training step to load
+  c.arch = config_dict.placeholder(str)        # expected architecture
+  c.seed = 0
+  c.features = "backbone"        # pooled backbone or "head" embeddings
+  c.batch_size = 1024            # feature extraction / evaluation batch
+  c.bn_group_size = 32           # BN groups when fine-tuning
+  c.log_every = 100
+  source = (hcsc_r50_imagenet if dataset == "imagenet" else fashion_mnist)
+  c.data = source.get_config().data
+  c.knn = ml_collections.ConfigDict(dict(
+      ks=(10, 20, 100, 200), temperature=0.07, chunk=1024,
+      train_chunk=65536))
+  c.classifier = ml_collections.ConfigDict(dict(
+      epochs=100, batch_size=256, lr=5.0, backbone_lr=0.0,
+      milestones=(60, 80), momentum=0.9, weight_decay=0.0,
+      scale=(0.08, 1.0), flip_prob=0.5, subset="", keep_checkpoints=2,
+      checkpoint_every=1))
+  c.clustering = ml_collections.ConfigDict(dict(
+      num_clusters=(1000, 25000), niter=20, nredo=1, seed=0,
+      split=c.data.train_split))
+  if dataset == "fashion_mnist":
+    c.batch_size = 1000
+    c.knn.chunk = 1000
+    c.log_every = 50
+  return c

@@ -1,0 +1,230 @@
+"""Supervised classifiers on a pre-trained backbone (SPEC Sec. 7).
+
+`linear`: the backbone is frozen (eval-mode BN, no gradient), only a linear
+layer on the pooled features trains. `finetune` (semi-supervised): backbone
+and linear layer train with their own learning rates and BN in training
+mode. Both use SGD with momentum, a step schedule (x0.1 at each milestone
+epoch), RandomResizedCrop + flip, and checkpoint like pre-training: each
+epoch, and on SIGTERM mid-epoch, resuming exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from hcsc_jax import checkpointing
+from hcsc_jax import reporting
+from hcsc_jax import sharding
+from hcsc_jax.checkpointing import Position
+from hcsc_jax.data import pipeline
+from hcsc_jax.evals import encoder as encoder_lib
+from hcsc_jax.preemption import PreemptionWatcher
+
+MODES = ("linear", "finetune")
+
+
+@flax.struct.dataclass
+class ClassifierState:
+  step: jax.Array
+  params: Any          # backbone + "fc"
+  batch_stats: Any
+  opt_state: Any
+
+
+def step_schedule(lr: float, milestones, steps_per_epoch: int):
+  """lr x 0.1 per milestone epoch passed."""
+  bounds = jnp.asarray([m * steps_per_epoch for m in milestones] or [2**30])
+
+  def schedule(count):
+    return lr * 0.1 ** jnp.sum(count >= bounds)
+  return schedule
+
+
+def make_optimizer(cfg, mode: str, steps_per_epoch: int):
+  """SGD on the head; SGD with `backbone_lr` or nothing on the backbone."""
+  def sgd(lr):
+    return optax.chain(
+        optax.add_decayed_weights(cfg.weight_decay),
+        optax.sgd(step_schedule(lr, cfg.milestones, steps_per_epoch),
+                  momentum=cfg.momentum))
+  backbone = (sgd(cfg.backbone_lr) if mode == "finetune"
+              else optax.set_to_zero())
+  labels = lambda params: {name: ("head" if name == "fc" else "backbone")
+                           for name in params}
+  return optax.multi_transform({"head": sgd(cfg.lr), "backbone": backbone},
+                               labels)
+
+
+def _logits(model, params, batch_stats, images, mode: str):
+  """(logits, new batch_stats)."""
+  variables = {"params": params, "batch_stats": batch_stats}
+  if mode == "linear":
+    features = jax.lax.stop_gradient(
+        model.apply(variables, images, train=False, output="backbone"))
+    fc = params["fc"]
+    return features @ fc["kernel"] + fc["bias"], batch_stats
+  logits, updates = model.apply(variables, images, train=True,
+                                mutable=["batch_stats"])
+  return logits.astype(jnp.float32), updates["batch_stats"]
+
+
+def make_train_step(model, tx, mode: str, mesh):
+  def train_step(state: ClassifierState, batch):
+    def loss_fn(params):
+      logits, stats = _logits(model, params, state.batch_stats,
+                              batch["image"], mode)
+      loss = optax.softmax_cross_entropy_with_integer_labels(
+          logits, batch["label"]).mean()
+      accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+      return loss, (stats, accuracy)
+
+    (loss, (stats, accuracy)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1,
+                              params=optax.apply_updates(state.params,
+                                                         updates),
+                              batch_stats=stats, opt_state=opt_state)
+    return new_state, {"loss": loss, "train_top1": accuracy}
+
+  replicated = sharding.replicated(mesh)
+  return jax.jit(train_step,
+                 in_shardings=(replicated, sharding.batch_sharded(mesh)),
+                 out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def make_predict(model, mesh):
+  """(params, batch_stats, images) -> top-5 class indices (eval-mode BN)."""
+  def predict(params, batch_stats, images):
+    logits = model.apply({"params": params, "batch_stats": batch_stats},
+                         images, train=False)
+    return jax.lax.top_k(logits.astype(jnp.float32),
+                         min(5, logits.shape[-1]))[1]
+  replicated = sharding.replicated(mesh)
+  return jax.jit(predict, in_shardings=(replicated, replicated,
+                                        sharding.batch_sharded(mesh)),
+                 out_shardings=sharding.batch_sharded(mesh))
+
+
+def initial_state(encoder, model, tx, num_classes: int, seed: int,
+                  mesh) -> ClassifierState:
+  """Backbone from the encoder; a fresh head ~ N(0, 0.01), zero bias (as
+  MoCo's linear classification)."""
+  feature_dim = model.feature_dim
+  kernel = 0.01 * jax.random.normal(jax.random.key(seed),
+                                    (feature_dim, num_classes))
+  params = dict(encoder_lib.backbone_params(encoder),
+                fc={"kernel": kernel, "bias": jnp.zeros((num_classes,))})
+  state = ClassifierState(step=jnp.zeros((), jnp.int32), params=params,
+                          batch_stats=encoder.batch_stats,
+                          opt_state=tx.init(params))
+  return jax.device_put(state, sharding.replicated(mesh))
+
+
+def accuracy(model, state, builder, data_config, split: str,
+             batch_size: int, mesh) -> dict[str, float]:
+  """Top-1 / top-5 over every example of `split`."""
+  predict = make_predict(model, mesh)
+  count, batches = pipeline.eval_batches(builder, data_config, split,
+                                         batch_size, jax.process_index(),
+                                         jax.process_count())
+  correct1 = correct5 = total = 0
+  for batch in reporting.progress_bar(batches, count, f"evaluate {split}"):
+    device = sharding.put_batch(batch, mesh)
+    top = sharding.to_host(predict(state.params, state.batch_stats,
+                                   device["image"]))
+    host = sharding.to_host({"label": device["label"],
+                             "mask": device["mask"]})
+    keep = host["mask"].astype(bool)
+    truth = host["label"][keep]
+    top = top[keep]
+    correct1 += int(np.sum(top[:, 0] == truth))
+    correct5 += int(np.sum(np.any(top == truth[:, None], axis=1)))
+    total += int(keep.sum())
+  return {"top1": correct1 / max(total, 1), "top5": correct5 / max(total, 1)}
+
+
+def train(encoder, eval_config, mode: str, builder, num_classes: int,
+          subset, mesh, directory: str) -> dict:
+  """Trains (or resumes) the classifier under `directory`; returns the
+  eval-split accuracy, or {'preempted': True, ...} after a SIGTERM."""
+  if mode not in MODES:
+    raise ValueError(f"mode={mode!r}; choose one of {list(MODES)}.")
+  cfg = eval_config.classifier
+  model = encoder_lib.classifier_model(encoder, num_classes,
+                                       eval_config.bn_group_size)
+  data = pipeline.LabelledTrainData(
+      builder, eval_config.data, cfg.batch_size, eval_config.seed,
+      scale=tuple(cfg.scale), flip_prob=cfg.flip_prob, subset=subset,
+      process_index=jax.process_index(), process_count=jax.process_count())
+  steps = data.steps_per_epoch
+  tx = make_optimizer(cfg, mode, steps)
+  state = initial_state(encoder, model, tx, num_classes, eval_config.seed,
+                        mesh)
+  checkpoints = checkpointing.Checkpointer(directory, cfg.keep_checkpoints)
+  position = Position()
+  if checkpoints.latest_step() is not None:
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                       sharding=x.sharding), state)
+    state, position = checkpoints.restore(abstract)
+    reporting.log(f"resumed classifier from {checkpoints.directory}: "
+                  f"{position}")
+  writer = reporting.create_writer(directory)
+  train_step = make_train_step(model, tx, mode, mesh)
+  watcher = PreemptionWatcher()
+  try:
+    for epoch in range(position.epoch, cfg.epochs):
+      start = position.step_in_epoch if position.epoch == epoch else 0
+      done, sums, count = start, None, 0
+      batches = data.epoch(epoch, start)
+      for batch in reporting.progress_bar(batches, steps - start,
+                                          f"{mode} epoch {epoch}"):
+        state, metrics = train_step(state, sharding.put_batch(batch, mesh))
+        sums = metrics if sums is None else jax.tree.map(jnp.add, sums,
+                                                         metrics)
+        done, count = done + 1, count + 1
+        if done % eval_config.log_every == 0 or done == steps:
+          host = jax.device_get(sums)
+          writer.write_scalars(int(state.step),
+                               {k: float(v) / count for k, v in host.items()})
+          sums, count = None, 0
+        if watcher.requested:
+          break
+      if done < steps or (watcher.requested and epoch + 1 < cfg.epochs):
+        position = (Position(epoch, done) if done < steps
+                    else Position(epoch + 1, 0))
+        checkpoints.save(int(state.step), state, position)
+        checkpoints.close()
+        print(f"preempted: classifier checkpoint at step {int(state.step)} "
+              f"({position}); rerun the same command to resume.", flush=True)
+        return {"preempted": True, "step": int(state.step)}
+      position = Position(epoch + 1, 0)
+      if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+        checkpoints.save(int(state.step), state, position)
+  finally:
+    watcher.restore()
+    writer.flush()
+  checkpoints.close()
+  results = accuracy(model, state, builder, eval_config.data,
+                     eval_config.data.eval_split, eval_config.batch_size,
+                     mesh)
+  writer.write_scalars(int(state.step), {f"eval/{k}": v
+                                         for k, v in results.items()})
+  writer.flush()
+  train_examples = (len(subset) if subset is not None else
+                    pipeline.num_examples(builder,
+                                          eval_config.data.train_split))
+  return dict(results, epochs=cfg.epochs, steps_per_epoch=steps,
+              train_examples=int(train_examples))
+
+
+def directory_for(workdir: str, name: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "eval", name)

@@ -1,0 +1,141 @@
+"""One evaluation run: check the config, load the encoder and data, run the
+protocol, record the result (JSON file + TensorBoard)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+from hcsc_jax import embedding
+from hcsc_jax import reporting
+from hcsc_jax import sharding
+from hcsc_jax import validation
+from hcsc_jax.data import pipeline
+from hcsc_jax.evals import classifier
+from hcsc_jax.evals import cluster_quality
+from hcsc_jax.evals import encoder as encoder_lib
+from hcsc_jax.evals import knn
+from hcsc_jax.evals import subsets
+
+PROTOCOLS = ("knn", "linear", "semi_supervised", "clustering")
+CLASSIFIER_MODES = {"linear": "linear", "semi_supervised": "finetune"}
+
+
+def config_problems(cfg, device_count: int = 1,
+                    process_count: int = 1) -> list[str]:
+  problems = []
+  add = problems.append
+  if cfg.protocol not in PROTOCOLS:
+    add(f"protocol={cfg.protocol!r}; choose one of {list(PROTOCOLS)}.")
+  if cfg.features not in ("backbone", "head"):
+    add(f"features={cfg.features!r}; choose 'backbone' or 'head'.")
+  for field, value in (("batch_size", cfg.batch_size),
+                       ("classifier.batch_size", cfg.classifier.batch_size)):
+    if value < 1 or value % (device_count * process_count):
+      add(f"{field}={value} must be a positive multiple of the "
+          f"{device_count} devices (and {process_count} processes).")
+  if not cfg.knn.ks or min(cfg.knn.ks) < 1:
+    add(f"knn.ks={tuple(cfg.knn.ks)} must be positive.")
+  if not cfg.clustering.num_clusters or min(cfg.clustering.num_clusters) < 1:
+    add(f"clustering.num_clusters={tuple(cfg.clustering.num_clusters)} must "
+        "be positive.")
+  if cfg.classifier.epochs < 1:
+    add(f"classifier.epochs={cfg.classifier.epochs} must be at least 1.")
+  return problems
+
+
+def result_name(cfg) -> str:
+  return cfg.name + ("_random" if cfg.encoder == "random" else "")
+
+
+def _check_same_encoder(directory: str, encoder) -> None:
+  """A resumed classifier must continue from the encoder it started on."""
+  path = os.path.join(directory, "encoder.json")
+  record = encoder.record()
+  if os.path.exists(path):
+    with open(path) as f:
+      started = json.load(f)
+    if started != record:
+      raise validation.ConfigError(
+          f"{directory} holds a classifier started from {started['source']}, "
+          f"not {record['source']}; delete that directory or pass another "
+          "--config.name.")
+  elif reporting.is_lead_process():
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(record, f)
+
+
+def _features(encoder, builder, cfg, split, mesh):
+  return embedding.encoder_features(
+      encoder.model, encoder.params, encoder.batch_stats, builder, cfg.data,
+      split, cfg.batch_size, mesh, cfg.features, f"features: {split}")
+
+
+def _subset(cfg, builder, directory: str):
+  """Dataset indices to train on, or None for the whole split."""
+  name = cfg.classifier.subset
+  if not name:
+    return None
+  labels = subsets.split_labels(builder, cfg.data.train_split)
+  chosen = subsets.stratified_subset(labels, name, cfg.seed)
+  if reporting.is_lead_process():
+    os.makedirs(directory, exist_ok=True)
+    np.savetxt(os.path.join(directory, f"subset_{name}.txt"), chosen,
+               fmt="%d")
+  return chosen
+
+
+def evaluate(cfg, workdir: str) -> dict:
+  """Runs `cfg.protocol` on the encoder `cfg` names; returns the result."""
+  problems = config_problems(cfg, jax.local_device_count(),
+                             jax.process_count())
+  if problems:
+    raise validation.ConfigError("invalid evaluation config:\n  "
+                                 + "\n  ".join(problems))
+  mesh = sharding.make_mesh()
+  encoder = encoder_lib.load(cfg, workdir)
+  builder = pipeline.load_builder(cfg.data)
+  subsets.require_labels(builder, cfg.protocol)
+  name = result_name(cfg)
+  directory = classifier.directory_for(workdir, name)
+  reporting.log(f"evaluating {encoder.source} with {cfg.protocol}")
+  if cfg.protocol == "knn":
+    train = _features(encoder, builder, cfg, cfg.data.train_split, mesh)
+    test = _features(encoder, builder, cfg, cfg.data.eval_split, mesh)
+    metrics = knn.knn_accuracy(train[0], train[1], test[0], test[1],
+                               ks=tuple(cfg.knn.ks),
+                               temperature=cfg.knn.temperature,
+                               chunk=cfg.knn.chunk,
+                               train_chunk=cfg.knn.train_chunk)
+    metrics["top1"] = metrics["knn_top1"]
+  elif cfg.protocol == "clustering":
+    features, labels = _features(encoder, builder, cfg,
+                                 cfg.clustering.split, mesh)
+    c = cfg.clustering
+    metrics = cluster_quality.scores(features, labels,
+                                     tuple(c.num_clusters), niter=c.niter,
+                                     nredo=c.nredo, seed=c.seed)
+  else:
+    _check_same_encoder(directory, encoder)
+    num_classes = builder.info.features["label"].num_classes
+    metrics = classifier.train(encoder, cfg, CLASSIFIER_MODES[cfg.protocol],
+                               builder, num_classes,
+                               _subset(cfg, builder, directory), mesh,
+                               directory)
+    if metrics.get("preempted"):
+      return dict(metrics, protocol=cfg.protocol, name=name)
+  result = {"protocol": cfg.protocol, "name": name,
+            "encoder": encoder.source, "features": cfg.features,
+            **{k: (float(v) if isinstance(v, (float, np.floating)) else v)
+               for k, v in metrics.items()}}
+  os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
+  reporting.save_json(os.path.join(workdir, "eval", f"{name}.json"), result)
+  writer = reporting.create_writer(directory)
+  writer.write_scalars(0, {f"{cfg.protocol}/{k}": v for k, v in
+                           result.items() if isinstance(v, float)})
+  writer.flush()
+  return result

@@ -1,0 +1,54 @@
+r"""Evaluate a pre-trained encoder (SPEC Sec. 7): kNN, linear probe,
+semi-supervised fine-tuning, clustering NMI/AMI.
+
+  python -m hcsc_jax.evaluate --config=configs/eval/<name>.py \
+      --workdir=<pre-training workdir> [--config.<field>=<value> ...]
+
+The encoder is the workdir's latest orbax checkpoint (`--config.step=N` for
+another), a PyTorch reference-format file (`--config.checkpoint=x.pth.tar`,
+results still go under --workdir) or a random initialisation of the
+workdir's architecture (`--config.encoder=random`, results named
+`<name>_random`). The result is printed as one JSON line and written to
+`<workdir>/eval/<name>.json`; TensorBoard logs and the classifier
+checkpoints (rerun the same command to resume) live in `<workdir>/eval/<name>/`.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Evaluation config file.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Pre-training workdir (results go to "
+                    "<workdir>/eval/).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  pipeline.hide_accelerators_from_tf()
+  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.INFO)
+  reporting.quiet_library_logs()
+  try:
+    result = protocols.evaluate(FLAGS.config, FLAGS.workdir)
+  except (validation.ConfigError, FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+  print(json.dumps(result, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
