@@ -37,6 +37,7 @@ def get_config(arg=None):
   c.epochs = 200
   c.warmup_epochs = 20       # epochs of plain InfoNCE before clustering
   c.max_steps_per_epoch = config_dict.placeholder(int)  # smoke tests only
+  c.skip_nonfinite_steps = False  # True: drop a NaN/inf step and go on
 
   # Hierarchy and objective (SPEC Secs. 2-5).
   c.use_hierarchy = True
@@ -64,6 +65,7 @@ def get_config(arg=None):
   c.embed_batch_size = 1024
 
   # Bookkeeping.
+  c.reset_from = config_dict.placeholder(str)  # see README "Bad input"
   c.log_every = 100
   c.checkpoint_every = 1     # epochs
   c.keep_checkpoints = 3

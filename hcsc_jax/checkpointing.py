@@ -28,6 +28,21 @@ class Position:
     return dataclasses.asdict(self)
 
 
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written; earlier ones are untouched."""
+
+
+def _os_error_in(error: BaseException) -> OSError | None:
+  """The OSError in `error`'s cause chain (orbax wraps I/O failures)."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, OSError):
+      return error
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return None
+
+
 class Checkpointer:
   """Saves and restores (state, Position) under `<workdir>/checkpoints`."""
 
@@ -42,11 +57,24 @@ class Checkpointer:
     return self.manager.latest_step()
 
   def save(self, step: int, state, position: Position) -> bool:
+    """Writes step `step`; a failed write (full disk, lost mount) raises
+    CheckpointWriteError and leaves the earlier checkpoints as they were."""
     if self.manager.latest_step() == step:
       return False
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        position=ocp.args.JsonSave(position.to_json())))
+    try:
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state),
+          position=ocp.args.JsonSave(position.to_json())))
+    except Exception as e:  # pylint: disable=broad-except
+      cause = _os_error_in(e)
+      if cause is None:
+        raise
+      kept = sorted(s for s in self.manager.all_steps() if s != step)
+      raise CheckpointWriteError(
+          f"could not write checkpoint step {step} to {self.directory} "
+          f"({cause}); earlier checkpoints are intact: {kept}. Free space "
+          "(or fix the mount) and rerun the same command to resume from "
+          f"step {kept[-1] if kept else 0}.") from e
     return True
 
   def restore(self, abstract_state, step: int | None = None):

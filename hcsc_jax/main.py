@@ -33,7 +33,7 @@ def main(argv):
   reporting.quiet_library_logs()
   try:
     summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (validation.ConfigError, FileNotFoundError,
+  except (validation.ConfigError, FileNotFoundError, OSError,
           train.NonFiniteLossError) as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(1)

@@ -73,6 +73,7 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
   local_names = local_view_names(config)
   momentum = config.ema_momentum
   use_hierarchy = config.use_hierarchy
+  skip_nonfinite = config.get("skip_nonfinite_steps", False)
 
   def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     shuffle_rng, select_rng = step_keys(state)
@@ -112,17 +113,21 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
     if use_hierarchy:
       log_normalizers = prototypes.refresh_log_normalizers(
           log_normalizers, keys, pointer, state.hierarchy)
-    metrics = dict(metrics, lr=schedule(state.step),
-                   grad_norm=_global_norm(grads),
-                   nonfinite=(~jnp.isfinite(loss)).astype(jnp.float32),
+    grad_norm = _global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    metrics = dict(metrics, lr=schedule(state.step), grad_norm=grad_norm,
+                   nonfinite=(~finite).astype(jnp.float32),
                    step=state.step.astype(jnp.float32))
     new_state = state.replace(
-        step=state.step + 1, params=params, batch_stats=batch_stats,
+        params=params, batch_stats=batch_stats,
         key_params=key_params, key_batch_stats=key_batch_stats,
         opt_state=opt_state, queue=queue,
         queue_ptr=(pointer + keys.shape[0]) % state.queue.shape[0],
         log_normalizers=log_normalizers)
-    return new_state, metrics
+    if skip_nonfinite:  # keep everything as it was; only the step advances
+      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                               new_state, state)
+    return new_state.replace(step=state.step + 1), metrics
 
   replicated = sharding.replicated(mesh)
   return jax.jit(train_step,

@@ -35,7 +35,7 @@ class Run:
 
   def __init__(self, config, workdir: str):
     self.config, self.workdir = config, workdir
-    os.makedirs(workdir, exist_ok=True)
+    workdirs.check_writable(workdir)
     validation.validate_config(config, device_count=jax.device_count(),
                                process_count=jax.process_count())
     self.mesh = sharding.make_mesh()
@@ -62,9 +62,25 @@ class Run:
     self.state, self.position = self._initial_state()
     self.epoch_times: list[dict] = []
     self.online: list[dict] = []  # online kNN results of this invocation
+    self.skipped_steps = 0          # non-finite steps dropped (if allowed)
 
   def _initial_state(self):
-    if self.checkpoints.latest_step() is not None:
+    latest = self.checkpoints.latest_step()
+    if latest is not None:
+      changes = workdirs.shape_changes(workdirs.load_config(self.workdir),
+                                       self.config)
+      if changes and not self.config.reset_from:
+        raise validation.ConfigError(
+            f"the checkpoints in {self.checkpoints.directory} were written "
+            f"with a different config ({'; '.join(changes)}); resume with "
+            "the original settings, use another --workdir, or pass "
+            "--config.reset_from=<workdir> to start a new run here from that "
+            "workdir's encoder weights (these checkpoints are kept aside).")
+      if changes:
+        self.checkpoints = workdirs.set_aside_checkpoints(
+            self.workdir, self.checkpoints, self.config.keep_checkpoints)
+        latest = None
+    if latest is not None:
       abstract = state_lib.abstract_train_state(
           self.config, self.model, self.tx, self.data.num_examples, self.mesh)
       state, position = self.checkpoints.restore(abstract)
@@ -73,6 +89,11 @@ class Run:
       return state, position
     state = state_lib.create_train_state(self.config, self.model, self.tx,
                                          self.data.num_examples, self.mesh)
+    if self.config.reset_from:
+      state = workdirs.start_from_weights(state, self.config.reset_from,
+                                          self.tx)
+      reporting.log(f"new run from the encoder weights of "
+                    f"{self.config.reset_from}")
     reporting.log_parameters(state.params)
     reporting.save_config(self.config, self.workdir)
     if reporting.is_lead_process():
@@ -129,7 +150,13 @@ class Run:
 
   def _report(self, step: int, totals: dict) -> None:
     first_bad = float(totals["first_nonfinite_step"])
-    if first_bad >= 0:
+    if first_bad >= 0 and self.config.skip_nonfinite_steps:
+      skipped = int(round(float(totals["nonfinite"])))
+      self.skipped_steps += skipped
+      reporting.log(f"skipped {skipped} step(s) with a non-finite loss or "
+                    f"gradient (the first at step {int(first_bad)}); "
+                    "parameters, statistics and queue kept as before them.")
+    elif first_bad >= 0:
       parts = {k: v for k, v in reporting.averaged(totals).items()
                if k in ("loss", "icsc", "pcsc", "local_instance",
                         "local_pcsc", "grad_norm")}
@@ -220,7 +247,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     run.writer.flush()
 
   summary = {"epochs": config.epochs, "step": int(run.state.step),
-             "epoch_times": run.epoch_times, "online_knn": run.online}
+             "epoch_times": run.epoch_times, "online_knn": run.online,
+             "skipped_steps": run.skipped_steps}
   if config.knn.enabled:
     final = run.online[-1] if run.online else {}
     if final.get("epoch") != config.epochs - 1:  # not measured just now

@@ -3,6 +3,8 @@ the field and the fix, before any data is read or any step compiled."""
 
 from __future__ import annotations
 
+import os
+
 from hcsc_jax import losses
 from hcsc_jax import models
 from hcsc_jax import objective
@@ -29,6 +31,10 @@ def config_problems(config, num_examples: int | None = None,
   if config.get("eval_every", 0) < 0:
     add(f"eval_every={config.eval_every} must be >= 0 (0 turns online kNN "
         "off).")
+  reset_from = config.get("reset_from")
+  if reset_from and not os.path.isdir(reset_from):
+    add(f"reset_from={reset_from!r} is not a directory; pass the workdir "
+        "whose encoder weights the new run starts from.")
   if config.warmup_epochs < 0:
     add(f"warmup_epochs={config.warmup_epochs} must be >= 0.")
   batch = config.batch_size

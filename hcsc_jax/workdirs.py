@@ -7,16 +7,55 @@ from __future__ import annotations
 import json
 import os
 
+from absl import logging
+import flax.traverse_util
 import jax
 import ml_collections
+import numpy as np
 
 from hcsc_jax import checkpointing
 from hcsc_jax import optimizer
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
+from hcsc_jax import validation
 
 RUN_INFO = "run_info.json"
 CONFIG = "config.json"
+# Config fields that fix the shapes (or meaning) of the checkpointed state.
+SHAPE_FIELDS = ("arch", "width", "small_stem", "embed_dim", "queue_size",
+                "use_hierarchy", "num_clusters", "data.name",
+                "data.train_split")
+
+
+class WorkdirError(OSError):
+  """The workdir cannot be written (permissions, full disk, not a folder)."""
+
+
+def check_writable(workdir: str) -> None:
+  """Creates the workdir and writes a probe file, so an unusable workdir
+  fails before any data is read or any step compiled."""
+  probe = os.path.join(workdir, ".write_probe")
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise WorkdirError(f"workdir {workdir} is not writable ({e}); pass a "
+                       "--workdir you can write to.") from None
+
+
+def _field(config, dotted: str):
+  node = config
+  for name in dotted.split("."):
+    node = node.get(name) if hasattr(node, "get") else None
+  return json.loads(json.dumps(node, default=list))  # tuples -> lists
+
+
+def shape_changes(saved, config) -> list[str]:
+  """`field: saved -> new` for each SHAPE_FIELDS entry that differs."""
+  return [f"{f}: {_field(saved, f)!r} -> {_field(config, f)!r}"
+          for f in SHAPE_FIELDS if _field(saved, f) != _field(config, f)]
 
 
 def save_run_info(workdir: str, num_examples: int) -> None:
@@ -66,3 +105,75 @@ def restore(workdir: str, step: int | None = None):
   state, position = checkpoints.restore(abstract, step)
   checkpoints.close()
   return jax.device_get(state), position, config, model
+
+
+def set_aside_checkpoints(workdir: str, checkpoints, keep: int):
+  """Moves the workdir's checkpoints, config and run info into
+  `<workdir>/before_reset_<step>/` (itself a workdir that tools can read)
+  and returns a Checkpointer on the now empty checkpoint folder."""
+  step = checkpoints.latest_step()
+  checkpoints.close()
+  target = os.path.join(workdir, f"before_reset_{step}")
+  suffix = 1
+  while os.path.exists(target):
+    target = os.path.join(workdir, f"before_reset_{step}_{suffix}")
+    suffix += 1
+  os.makedirs(target)
+  for name in ("checkpoints", CONFIG, RUN_INFO):
+    if os.path.exists(os.path.join(workdir, name)):
+      os.replace(os.path.join(workdir, name), os.path.join(target, name))
+  logging.warning("config changed shapes; previous checkpoints moved to %s",
+                  target)
+  return checkpointing.Checkpointer(workdir, keep)
+
+
+def _reset_source(source: str) -> str:
+  """`source`, or the copy set aside inside it when it was just reset."""
+  saved = os.path.join(source, "checkpoints")
+  if os.path.isdir(saved) and any(p.isdigit() for p in os.listdir(saved)):
+    return source
+  aside = sorted((p for p in os.listdir(source) if p.startswith(
+      "before_reset_")), key=lambda p: os.path.getmtime(
+          os.path.join(source, p))) if os.path.isdir(source) else []
+  return os.path.join(source, aside[-1]) if aside else source
+
+
+def start_from_weights(state, source: str, tx):
+  """A fresh state whose encoders (query and key) come from `source`'s
+  latest checkpoint. The backbone must fit; a head of another size stays
+  freshly initialised."""
+  del tx  # the fresh state's optimiser state (zero momentum) is kept
+  source = _reset_source(source)
+  old, _, old_config, _ = restore(source)
+  fresh_heads = []
+
+  def take(new_tree, old_tree, tree_name):
+    new_flat = flax.traverse_util.flatten_dict(new_tree, sep="/")
+    old_flat = flax.traverse_util.flatten_dict(old_tree, sep="/")
+    out = {}
+    for path, new in new_flat.items():
+      previous = old_flat.get(path)
+      if previous is not None and previous.shape == new.shape:
+        out[path] = jax.device_put(np.asarray(previous, new.dtype),
+                                   new.sharding)
+      elif path.startswith("fc"):
+        out[path] = new
+        fresh_heads.append(f"{tree_name}/{path}")
+      else:
+        raise validation.ConfigError(
+            f"reset_from={source} holds {old_config.arch} (width "
+            f"{old_config.width}) weights; {tree_name}/{path} does not fit "
+            "the new architecture. reset_from keeps the backbone, so only "
+            "head, queue and cluster settings may change with it.")
+    return flax.traverse_util.unflatten_dict(out, sep="/")
+
+  state = state.replace(
+      params=take(state.params, old.params, "params"),
+      batch_stats=take(state.batch_stats, old.batch_stats, "batch_stats"),
+      key_params=take(state.key_params, old.key_params, "key_params"),
+      key_batch_stats=take(state.key_batch_stats, old.key_batch_stats,
+                           "key_batch_stats"))
+  if fresh_heads:
+    logging.warning("reset_from: head weights re-initialised (shape "
+                    "changed): %s", fresh_heads)
+  return state

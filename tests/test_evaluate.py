@@ -225,6 +225,11 @@ def test_linear_probe_resumes_exactly_after_preemption(smoke_workdir,
   assert got_step == want_step == 8
   for a, b in zip(got, want):
     np.testing.assert_array_equal(a, b)
+  changed = _eval_config(linear_fashion_mnist, name="probe_full",
+                         **{"classifier.lr": 0.1})
+  with mock_fashion_mnist(), pytest.raises(
+      validation.ConfigError, match=r"started with different \['classifier'\]"):
+    protocols.evaluate(changed, smoke_workdir)
 
 
 def test_bad_inputs_get_one_clear_line(smoke_workdir, tmp_path):

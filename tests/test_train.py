@@ -1,15 +1,22 @@
 """End-to-end pre-training on mock Fashion-MNIST: runs, compiles once, resumes
 exactly, and handles preemption."""
 
+import errno
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 from hcsc_jax import train
+from hcsc_jax import validation
+from hcsc_jax import workdirs
 from hcsc_jax.preemption import PreemptionWatcher
 from tests.trainer_fixtures import mock_fashion_mnist, smoke_config
 
@@ -121,12 +128,146 @@ def test_resume_from_epoch_checkpoint_matches(reference_run, tmp_path):
     np.testing.assert_array_equal(got, want)
 
 
-def test_non_finite_loss_stops_and_names_step(tmp_path):
+def _child(workdir: str, event: str, n: int) -> subprocess.CompletedProcess:
+  """The smoke run in a fresh process (tests/crash_runner.py)."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=root)
+  return subprocess.run(
+      [sys.executable, "-m", "tests.crash_runner", workdir, event, str(n)],
+      cwd=root, env=env, capture_output=True, text=True, timeout=900,
+      check=False)
+
+
+def _finished_steps(workdir: str) -> list[int]:
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(p) for p in os.listdir(directory) if p.isdigit())
+
+
+def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(reference_run,
+                                                        tmp_path):
+  """One workdir, killed in turn during a train step, a checkpoint write,
+  embedding and clustering, then preempted by a real SIGTERM; each restart
+  is the same command. Smoke run: 4 steps per epoch, clustering from epoch
+  1, checkpoints at steps 4 and 8."""
+  _, summary, run = reference_run
+  workdir = str(tmp_path)
+  killed = -signal.SIGKILL
+  stages = [
+      ("step", 2, killed, []),            # nothing saved yet
+      ("checkpoint", 1, killed, []),      # step 4's write never completes
+      ("embed", 2, killed, [4]),          # epoch 1's embedding
+      ("cluster", 1, killed, [4]),        # after k-means level 0
+      ("sigterm", 2, 0, [4, 6]),          # finishes step 6, saves, exits 0
+      ("none", 0, 0, [4, 6, 8]),
+  ]
+  for event, n, code, steps in stages:
+    child = _child(workdir, event, n)
+    assert child.returncode == code, (event, child.stderr[-3000:])
+    assert _finished_steps(workdir) == steps, event
+    if event == "sigterm":
+      assert "preempted: checkpoint at step 6" in child.stdout
+  assert re.search(r"final: epochs=2 knn_top1=[01]\.\d{4}", child.stdout)
   with mock_fashion_mnist():
-    config = smoke_config(base_lr=1e38, **{"knn.enabled": False})
-    with pytest.raises(train.NonFiniteLossError,
-                       match=r"non-finite loss or gradient at step \d+"):
-      train.train_and_evaluate(config, str(tmp_path))
-  checkpoints = tmp_path / "checkpoints"
-  assert not checkpoints.exists() or not [
-      p for p in checkpoints.iterdir() if p.name.isdigit()]
+    finished = train.Run(smoke_config(), workdir)
+  for got, want in zip(_params(finished.state), _params(run.state)):
+    np.testing.assert_array_equal(got, want)
+  with open(os.path.join(workdir, "summary.json")) as f:
+    assert json.load(f)["knn_top1"] == summary["knn_top1"]
+
+
+def _poison_second_batch(monkeypatch):
+  """NaN pixels in the query view of the second train batch."""
+  put_batch = train.sharding.put_batch
+  calls = {"count": 0}
+
+  def poisoned(batch, mesh):
+    if "query" in batch:
+      calls["count"] += 1
+      if calls["count"] == 2:
+        batch = dict(batch, query=np.full_like(batch["query"], np.nan))
+    return put_batch(batch, mesh)
+  monkeypatch.setattr(train.sharding, "put_batch", poisoned)
+
+
+def test_injected_nan_stops_the_run_naming_step_and_checkpoint(tmp_path,
+                                                               monkeypatch):
+  _poison_second_batch(monkeypatch)
+  with mock_fashion_mnist(), pytest.raises(train.NonFiniteLossError) as error:
+    train.train_and_evaluate(smoke_config(**{"knn.enabled": False}),
+                             str(tmp_path))
+  message = str(error.value)
+  assert "non-finite loss or gradient at step 1" in message
+  assert "'loss'" in message and "'icsc'" in message
+  assert "last good checkpoint: step None" in message
+  assert not _finished_steps(str(tmp_path))
+
+
+def test_injected_nan_is_skipped_when_allowed(tmp_path, monkeypatch):
+  _poison_second_batch(monkeypatch)
+  with mock_fashion_mnist():
+    summary = train.train_and_evaluate(
+        smoke_config(skip_nonfinite_steps=True, **{"knn.enabled": False},
+                     eval_every=0), str(tmp_path))
+    finished = train.Run(smoke_config(), str(tmp_path))
+  assert summary["skipped_steps"] == 1 and summary["step"] == 8
+  for leaf in _params(finished.state):
+    assert np.all(np.isfinite(leaf))
+
+
+def test_full_disk_at_a_save_keeps_earlier_checkpoints(reference_run,
+                                                       tmp_path,
+                                                       monkeypatch):
+  _, _, run = reference_run
+  workdir = str(tmp_path)
+  save = train.checkpointing.ocp.CheckpointManager.save
+
+  def full_disk_at_step_8(self, step, *args, **kwargs):
+    if step == 8:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return save(self, step, *args, **kwargs)
+
+  with mock_fashion_mnist():
+    monkeypatch.setattr(train.checkpointing.ocp.CheckpointManager, "save",
+                        full_disk_at_step_8)
+    with pytest.raises(train.checkpointing.CheckpointWriteError,
+                       match=r"could not write checkpoint step 8 .*No space "
+                       r"left on device.*intact: \[4\].*from step 4"):
+      train.train_and_evaluate(smoke_config(), workdir)
+    monkeypatch.undo()
+    assert _finished_steps(workdir) == [4]
+    train.train_and_evaluate(smoke_config(), workdir)
+    finished = train.Run(smoke_config(), workdir)
+  for got, want in zip(_params(finished.state), _params(run.state)):
+    np.testing.assert_array_equal(got, want)
+
+
+def test_unwritable_workdir_fails_before_any_work(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a folder")
+  with pytest.raises(workdirs.WorkdirError, match="is not writable"):
+    train.Run(smoke_config(), str(blocker / "run"))
+
+
+def test_shape_changes_are_refused_unless_reset_from(reference_run, tmp_path):
+  source, _, run = reference_run
+  workdir = str(tmp_path / "copy")
+  shutil.copytree(source, workdir)
+  with mock_fashion_mnist():
+    with pytest.raises(validation.ConfigError,
+                       match=r"queue_size: 32 -> 64; num_clusters: \[8, 4, 2\]"
+                       r" -> \[6, 3\]"):
+      train.Run(smoke_config(queue_size=64, num_clusters=(6, 3)), workdir)
+    reset = train.Run(smoke_config(queue_size=64, num_clusters=(6, 3),
+                                   reset_from=workdir), workdir)
+    assert int(reset.state.step) == 0 and reset.state.queue.shape == (64, 16)
+    for got, want in zip(jax.tree.leaves(jax.device_get(reset.state.params)),
+                         jax.tree.leaves(jax.device_get(run.state.params))):
+      np.testing.assert_array_equal(got, want)
+    aside = os.path.join(workdir, "before_reset_8")
+    assert _finished_steps(aside) == [4, 8]
+    with pytest.raises(validation.ConfigError, match="does not fit the new "
+                       "architecture"):
+      train.Run(smoke_config(arch="resnet34", reset_from=aside),
+                str(tmp_path / "other"))

@@ -51,18 +51,23 @@ def result_name(cfg) -> str:
   return cfg.name + ("_random" if cfg.encoder == "random" else "")
 
 
-def _check_same_encoder(directory: str, encoder) -> None:
-  """A resumed classifier must continue from the encoder it started on."""
-  path = os.path.join(directory, "encoder.json")
-  record = encoder.record()
+def _check_same_start(directory: str, encoder, cfg) -> None:
+  """A resumed classifier must continue from the encoder and settings it
+  started with; anything else would silently mix two runs."""
+  path = os.path.join(directory, "started.json")
+  record = {"encoder": encoder.record(),
+            "classifier": json.loads(cfg.classifier.to_json()),
+            "data": json.loads(cfg.data.to_json()), "seed": cfg.seed}
   if os.path.exists(path):
     with open(path) as f:
       started = json.load(f)
-    if started != record:
+    changed = sorted(part for part in record
+                     if started.get(part) != record[part])
+    if changed:
       raise validation.ConfigError(
-          f"{directory} holds a classifier started from {started['source']}, "
-          f"not {record['source']}; delete that directory or pass another "
-          "--config.name.")
+          f"{directory} holds a classifier started with different {changed} "
+          f"(was {[started.get(p) for p in changed]}); delete that directory "
+          "or pass another --config.name.")
   elif reporting.is_lead_process():
     os.makedirs(directory, exist_ok=True)
     with open(path, "w") as f:
@@ -120,7 +125,7 @@ def evaluate(cfg, workdir: str) -> dict:
                                      tuple(c.num_clusters), niter=c.niter,
                                      nredo=c.nredo, seed=c.seed)
   else:
-    _check_same_encoder(directory, encoder)
+    _check_same_start(directory, encoder, cfg)
     num_classes = builder.info.features["label"].num_classes
     metrics = classifier.train(encoder, cfg, CLASSIFIER_MODES[cfg.protocol],
                                builder, num_classes,
