@@ -49,7 +49,8 @@ def get_config(arg=None):
       candidates="batch", sampler="hash"))
   c.kmeans = ml_collections.ConfigDict(dict(
       niter=20, nredo=5, max_points_per_centroid=1000,
-      min_points_per_centroid=10, seed=0))
+      min_points_per_centroid=10, seed=0,
+      backend="faiss"))  # or "jax": k-means on the accelerators (TPUs)
 
   # Data.
   c.data = ml_collections.ConfigDict(dict(
@@ -57,11 +58,13 @@ def get_config(arg=None):
       manual_dir=config_dict.placeholder(str), train_split="train",
       eval_split="validation", image_size=224, eval_resize=256,
       mean=IMAGENET_MEAN, std=IMAGENET_STD, cache=False,
-      shuffle_buffer=50_000, threads=0))
+      shuffle_buffer=50_000, threads=0,
+      device_prefetch=2))  # batches copied to the devices ahead of use
   c.augment = ml_collections.ConfigDict(dict(
       scale=(0.2, 1.0), jitter_prob=0.8, jitter=(0.4, 0.4, 0.4, 0.1),
       grayscale_prob=0.2, blur_prob=0.5, blur_sigma=(0.1, 2.0),
-      flip_prob=0.5, local_sizes=(), local_scales=()))
+      flip_prob=0.5, local_sizes=(), local_scales=(),
+      on_device=False))  # True: jitter/gray/blur/flip in the train step
   c.embed_batch_size = 1024
 
   # Bookkeeping.

@@ -9,11 +9,16 @@ file. Needs neither TensorFlow nor faiss.
               reference sizes: B=256, K=16384, d=128, levels 3000/2000/1000.
   step        image pairs/s of the full sharded train step (momentum update,
               shuffle-BN key pass, query pass, HCSC objective, SGD, enqueue)
-              with the hierarchy active; --arch, --image_size, --dtype.
+              with the hierarchy active; --arch, --image_size, --dtype,
+              --no_donate, --device_augment (uint8 views, jitter/gray/blur/
+              flip in the step). `step_fed_*` run 3x --steps steps from host
+              NumPy batches, timed as a whole: `host` copies each batch just
+              before its step, `prefetch` keeps 2 copies in flight.
   embed       images/s of the eval-mode key-encoder pass.
-  cluster     seconds of the faiss hierarchical k-means (niter 20, nredo 5)
-              for each N in --cluster_sizes, on L2-normalised points drawn
-              around 1000 random centres (needs faiss).
+  cluster     seconds of the hierarchical k-means (niter 20, nredo 5) for
+              each N in --cluster_sizes and each of --cluster_backends
+              (faiss needs faiss; jax runs on the accelerators), on
+              L2-normalised points drawn around 1000 random centres.
   input       source images/s (and per CPU core) of the MoCo v2 two-crop
               tf.data pipeline on generated ImageNet-sized JPEGs (needs
               TensorFlow; no network).
@@ -111,6 +116,7 @@ def _step_config(args):
   config.data.image_size = args.image_size
   config.dtype = args.dtype
   config.objective.sampler = args.sampler
+  config.augment.on_device = args.device_augment
   return config
 
 
@@ -127,14 +133,20 @@ def bench_step(args) -> dict[str, float]:
   hierarchy = synthetic_hierarchy(args.clusters, args.num_examples, args.dim)
   state = step_lib.make_push_hierarchy(mesh)(
       state, jax.device_put(hierarchy, sharding.replicated(mesh)))
-  train_step = step_lib.make_train_step(config, model, tx, schedule, mesh)
+  train_step = step_lib.make_train_step(config, model, tx, schedule, mesh,
+                                        donate=not args.no_donate)
   rng = np.random.default_rng(0)
   size = args.image_size
-  batch = sharding.put_batch({
-      "query": rng.normal(size=(args.batch, size, size, 3)).astype(np.float32),
-      "key": rng.normal(size=(args.batch, size, size, 3)).astype(np.float32),
-      "index": rng.integers(0, args.num_examples, args.batch).astype(np.int32),
-  }, mesh)
+
+  def host_views():
+    if args.device_augment:
+      return rng.integers(0, 256, (args.batch, size, size, 3), np.uint8)
+    return rng.normal(size=(args.batch, size, size, 3)).astype(np.float32)
+
+  host = {"query": host_views(), "key": host_views(),
+          "index": rng.integers(0, args.num_examples,
+                                args.batch).astype(np.int32)}
+  batch = sharding.put_batch(host, mesh)
   holder = {"state": state}
 
   def run(_):
@@ -150,8 +162,25 @@ def bench_step(args) -> dict[str, float]:
                  images)
 
   _, embed_median = _timed(run_embed, args.warmup, args.steps)
-  return {"step": args.batch / median, "step_compile": first,
-          "step_ms": median * 1e3, "embed": args.batch / embed_median}
+  results = {"step": args.batch / median, "step_compile": first,
+             "step_ms": median * 1e3}
+  if not args.device_augment:  # the embed input is float32 images
+    results["embed"] = args.batch / embed_median
+  # Fed from the host, as the trainer is: each step's batch is a fresh copy.
+  count = 3 * args.steps
+  for name, depth in (("host", 0), ("prefetch", 2)):
+    batches = (dict(host) for _ in range(count))
+    start = time.perf_counter()
+    loss = None
+    for device_batch in sharding.prefetch_to_device(batches, mesh, depth):
+      holder["state"], metrics = train_step(holder["state"], device_batch)
+      loss = metrics["loss"]
+      if depth == 0:  # the copy of the next batch waits for this step
+        jax.block_until_ready(loss)
+    jax.block_until_ready(loss)
+    results[f"step_fed_{name}"] = count * args.batch / (
+        time.perf_counter() - start)
+  return results
 
 
 def bench_cluster(args) -> dict[str, float]:
@@ -163,9 +192,10 @@ def bench_cluster(args) -> dict[str, float]:
     points = centres[rng.integers(0, 1000, size)] + 0.3 / np.sqrt(
         args.dim) * rng.normal(size=(size, args.dim)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
-    start = time.perf_counter()
-    clustering.hierarchical_kmeans(points, args.clusters)
-    results[f"cluster_n{size}"] = time.perf_counter() - start
+    for backend in args.cluster_backends.split(","):
+      start = time.perf_counter()
+      clustering.hierarchical_kmeans(points, args.clusters, backend=backend)
+      results[f"cluster_{backend}_n{size}"] = time.perf_counter() - start
   return results
 
 
@@ -187,6 +217,9 @@ def bench_input(args) -> dict[str, float]:
     image = augment.to_rgb_float(tf.io.decode_jpeg(data, channels=3))
     seeds = tf.random.experimental.stateless_split(
         augment.example_seed(0, 0, index), 2)
+    if args.device_augment:  # crop only; the rest runs in the step
+      return (augment.crop_view(image, seeds[0], view),
+              augment.crop_view(image, seeds[1], view))
     return (augment.train_view(image, seeds[0], view, spec),
             augment.train_view(image, seeds[1], view, spec))
 
@@ -206,6 +239,7 @@ def bench_input(args) -> dict[str, float]:
 
 UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "step": "pairs/s", "step_compile": "s", "step_ms": "ms/step",
+         "step_fed_host": "pairs/s", "step_fed_prefetch": "pairs/s",
          "embed": "images/s", "input": "images/s",
          "input_per_core": "images/s/core"}
 BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step,
@@ -230,8 +264,14 @@ def main(argv=None) -> None:
   parser.add_argument("--image_size", type=int, default=224)
   parser.add_argument("--dtype", default="float32",
                       choices=("float32", "bfloat16"))
+  parser.add_argument("--no_donate", action="store_true",
+                      help="step without donating the old state's buffers")
+  parser.add_argument("--device_augment", action="store_true",
+                      help="uint8 views augmented inside the step")
   parser.add_argument("--cluster_sizes", default="100000",
                       help="comma-separated N for the cluster part")
+  parser.add_argument("--cluster_backends", default="faiss",
+                      help="comma-separated k-means backends (faiss, jax)")
   parser.add_argument("--input_batches", type=int, default=20)
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--steps", type=int, default=10)
@@ -247,7 +287,7 @@ def main(argv=None) -> None:
   for part in parts:
     for name, value in BENCHMARKS[part](args).items():
       results[name] = value
-      unit = "s" if name.startswith("cluster_n") else UNITS[name]
+      unit = "s" if name.startswith("cluster_") else UNITS[name]
       print(f"{name}={value:.1f} {unit}", flush=True)
   record = {"results": results, "units": UNITS,
             "device": str(jax.devices()[0].device_kind),

@@ -139,17 +139,28 @@ def _normalise(x: np.ndarray) -> np.ndarray:
   return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+BACKENDS = ("faiss", "jax")
+
+
 def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
                         max_points_per_centroid=1000,
                         min_points_per_centroid=10,
-                        seed=0) -> ClusterHierarchy:
+                        seed=0, backend="faiss") -> ClusterHierarchy:
   """SPEC Sec. 2 on a float32 numpy [N, d] array.
 
   ClusterHierarchy has, per level, `centroids` [M_l, d] (normalised),
   `assignments` [N] int, `temperatures` [M_l]; and for l < L-1 `parents`
   [M_l] int and `child_parent_logits` [M_l, M_l+1]. Level l uses k-means seed
-  `seed + l`.
+  `seed + l`. `backend`: "faiss" (host CPU) or "jax" (the accelerators,
+  hcsc_jax.kmeans_jax).
   """
+  if backend not in BACKENDS:
+    raise ValueError(f"backend={backend!r}; choose one of {list(BACKENDS)}.")
+  if backend == "jax":
+    from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+    run_kmeans = kmeans_jax.kmeans
+  else:
+    run_kmeans = kmeans
   features, counts = _validate(features, num_clusters, tau)
   if niter < 1 or nredo < 1:
     raise ValueError(f"niter and nredo must be >= 1, got {niter}, {nredo}.")
@@ -157,9 +168,9 @@ def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
   centroids, assignments, temperatures, parents = [], [], [], []
   previous_assignment = None
   for level, k in enumerate(counts):
-    raw, nearest, distances = kmeans(points, k, seed + level, niter, nredo,
-                                      max_points_per_centroid,
-                                      min_points_per_centroid)
+    raw, nearest, distances = run_kmeans(points, k, seed + level, niter,
+                                          nredo, max_points_per_centroid,
+                                          min_points_per_centroid)
     temperatures.append(concentration(distances, nearest, k, tau))
     if level == 0:
       assignments.append(nearest)

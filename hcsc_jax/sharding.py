@@ -8,7 +8,8 @@ one GPU node and many processes.
 
 from __future__ import annotations
 
-from typing import Any
+import collections
+from typing import Any, Iterable, Iterator
 
 import jax
 import numpy as np
@@ -47,3 +48,17 @@ def to_host(tree: Any) -> Any:
     return jax.device_get(tree)
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def prefetch_to_device(batches: Iterable[dict[str, np.ndarray]], mesh,
+                       depth: int = 2) -> Iterator[dict[str, jax.Array]]:
+  """Keeps `depth` batches' host-to-device copies in flight ahead of the
+  consumer, so the copy of step n+1 overlaps the compute of step n."""
+  queue = collections.deque()
+  iterator = iter(batches)
+  for batch in iterator:
+    queue.append(put_batch(batch, mesh))
+    if len(queue) > depth:
+      yield queue.popleft()
+  while queue:
+    yield queue.popleft()

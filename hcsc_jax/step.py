@@ -16,6 +16,8 @@ import optax
 from hcsc_jax import objective
 from hcsc_jax import prototypes
 from hcsc_jax import sharding
+from hcsc_jax.data import device_augment
+from hcsc_jax.data import specs
 from hcsc_jax.state import TrainState
 
 Array = jax.Array
@@ -66,17 +68,42 @@ def step_keys(state: TrainState) -> tuple[Array, Array]:
   return tuple(jax.random.split(rng))
 
 
+def augment_key(state: TrainState) -> Array:
+  """The key of the step's on-device augmentations (independent of
+  `step_keys`, so turning them on changes nothing else)."""
+  rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+  return jax.random.fold_in(rng, 0x617567)  # "aug"
+
+
+def augment_views(batch: dict, key: Array, spec, names) -> dict:
+  """Colour jitter, grayscale, blur, flip and normalisation of the uint8
+  views in `names`, one key per view."""
+  out = dict(batch)
+  for i, name in enumerate(names):
+    out[name] = device_augment.augment_batch(batch[name],
+                                             jax.random.fold_in(key, i), spec)
+  return out
+
+
 def make_train_step(config, model, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, mesh) -> Callable:
-  """(state, batch) -> (state, metrics), jitted with shardings and donation."""
+                    schedule: optax.Schedule, mesh,
+                    donate: bool = True) -> Callable:
+  """(state, batch) -> (state, metrics), jitted with shardings and (unless
+  `donate` is off, for benchmarks) the old state's buffers donated."""
   loss_config = objective_config(config)
   local_names = local_view_names(config)
   momentum = config.ema_momentum
   use_hierarchy = config.use_hierarchy
   skip_nonfinite = config.get("skip_nonfinite_steps", False)
 
+  on_device = config.augment.get("on_device", False)
+  spec = specs.from_config(config)
+  view_names = ("query", "key") + local_names
+
   def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     shuffle_rng, select_rng = step_keys(state)
+    if on_device:
+      batch = augment_views(batch, augment_key(state), spec, view_names)
     key_params = _ema(state.key_params, state.params, momentum)
     keys, key_batch_stats = _key_embeddings(model, state, key_params,
                                             batch["key"], shuffle_rng,
@@ -132,7 +159,8 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
   replicated = sharding.replicated(mesh)
   return jax.jit(train_step,
                  in_shardings=(replicated, sharding.batch_sharded(mesh)),
-                 out_shardings=(replicated, replicated), donate_argnums=0)
+                 out_shardings=(replicated, replicated),
+                 donate_argnums=0 if donate else ())
 
 
 def make_push_hierarchy(mesh) -> Callable:

@@ -3,6 +3,7 @@ checkpoint -> report (DESIGN.md), with resume, preemption and a final kNN."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -114,7 +115,7 @@ class Run:
         niter=kmeans.niter, nredo=kmeans.nredo,
         max_points_per_centroid=kmeans.max_points_per_centroid,
         min_points_per_centroid=kmeans.min_points_per_centroid,
-        seed=kmeans.seed)
+        seed=kmeans.seed, backend=kmeans.get("backend", "faiss"))
     clustered = time.time()
     arrays = jax.device_put(hierarchy.to_arrays(),
                             sharding.replicated(self.mesh))
@@ -125,14 +126,14 @@ class Run:
                   watcher: PreemptionWatcher, progress) -> int:
     """Trains from `start_step`; returns the number of steps done in the
     epoch (less than steps_per_epoch only when preempted)."""
-    batches = self.data.epoch(epoch, start_step)
-    done, totals = start_step, None
     steps = self.steps_per_epoch - start_step
-    for batch in reporting.progress_bar(batches, steps, f"epoch {epoch}"):
-      if done >= self.steps_per_epoch:
-        break
-      self.state, metrics = self.train_step(
-          self.state, sharding.put_batch(batch, self.mesh))
+    batches = itertools.islice(self.data.epoch(epoch, start_step), steps)
+    done, totals = start_step, None
+    device_batches = sharding.prefetch_to_device(
+        batches, self.mesh, self.config.data.get("device_prefetch", 2))
+    for batch in reporting.progress_bar(device_batches, steps,
+                                        f"epoch {epoch}"):
+      self.state, metrics = self.train_step(self.state, batch)
       totals = (step_lib.zero_totals(metrics) if totals is None
                 else totals)
       totals = step_lib.accumulate(totals, metrics)

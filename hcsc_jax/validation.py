@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from hcsc_jax import clustering
 from hcsc_jax import losses
 from hcsc_jax import models
 from hcsc_jax import objective
@@ -83,7 +84,9 @@ def config_problems(config, num_examples: int | None = None,
       ("objective.level_reduction", obj.level_reduction,
        objective.LEVEL_REDUCTIONS),
       ("objective.candidates", obj.candidates, losses.CANDIDATE_RULES),
-      ("objective.sampler", obj.sampler, selection.SAMPLERS)):
+      ("objective.sampler", obj.sampler, selection.SAMPLERS),
+      ("kmeans.backend", config.kmeans.get("backend", "faiss"),
+       clustering.BACKENDS)):
     if value not in choices:
       add(f"{field}={value!r}; choose one of {list(choices)}.")
   if not (obj.instance_loss or obj.prototype_loss):

@@ -101,3 +101,59 @@ def test_bad_inputs_raise(features, clusters, message):
 def test_non_positive_tau_raises():
   with pytest.raises(ValueError, match="tau"):
     clustering.hierarchical_kmeans(_planted()[0], (8,), tau=0.0)
+
+
+def _blobs(seed=0, n=6000, k=40, dim=32, spread=0.5):
+  rng = np.random.default_rng(seed)
+  centres = rng.normal(size=(k, dim))
+  labels = rng.integers(0, k, n)
+  x = (centres[labels] + spread * rng.normal(size=(n, dim))).astype(np.float32)
+  return x / np.linalg.norm(x, axis=1, keepdims=True), labels
+
+
+def test_jax_backend_objective_within_one_percent_of_faiss():
+  from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+  for points, k in ((_blobs()[0], 40),
+                    (np.random.default_rng(1).normal(size=(3000, 16)).astype(
+                        np.float32), 150)):
+    _, _, faiss_d = clustering.kmeans(points, k, 0, 20, 3, 1000, 10)
+    _, nearest, jax_d = kmeans_jax.kmeans(points, k, 0, 20, 3, 1000, 10)
+    assert jax_d.sum() <= 1.01 * faiss_d.sum(), (jax_d.sum(), faiss_d.sum())
+    # distances are those of each point to its assigned centroid
+    assert nearest.shape == (points.shape[0],) and nearest.max() < k
+
+
+def test_jax_backend_recovers_planted_clusters():
+  from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(2)
+  labels = rng.integers(0, 6, 1200)
+  points = (np.eye(6, 16)[labels] + 0.05 * rng.normal(size=(1200, 16))
+            ).astype(np.float32)
+  _, nearest, _ = kmeans_jax.kmeans(points, 6, 0, 20, 5, 1000, 10)
+  # each planted cluster maps to exactly one found cluster and vice versa
+  pairs = {(a, b) for a, b in zip(labels, nearest)}
+  assert len(pairs) == 6 == len(set(nearest))
+
+
+def test_jax_backend_splits_empty_clusters():
+  """10 locations x 20 copies: random initial centroids repeat, so some
+  clusters start empty; splitting must still give each location its own."""
+  from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  locations = rng.normal(size=(10, 8)).astype(np.float32) * 10
+  points = np.repeat(locations, 20, axis=0)
+  _, nearest, distances = kmeans_jax.kmeans(points, 10, 0, 30, 1, 1000, 10)
+  assert len(set(nearest)) == 10
+  assert float(distances.max()) < 1e-3
+
+
+def test_hierarchy_from_jax_backend_is_consistent():
+  points, _ = _blobs(seed=4, n=1500, k=20, dim=16)
+  h = clustering.hierarchical_kmeans(points, (20, 6), nredo=1, niter=10,
+                                     backend="jax")
+  assert [c.shape for c in h.centroids] == [(20, 16), (6, 16)]
+  np.testing.assert_array_equal(h.assignments[1],
+                                h.parents[0][h.assignments[0]])
+  assert all(np.all(t > 0) for t in h.temperatures)
+  with pytest.raises(ValueError, match="backend='gpu'"):
+    clustering.hierarchical_kmeans(points, (20, 6), backend="gpu")

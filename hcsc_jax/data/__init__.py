@@ -1,5 +1,6 @@
 """Input data: TFDS builders, tf.data pipelines and augmentations.
 
-Imports TensorFlow; the core library (models, objective, train step) does
-not depend on this package.
+`augment`, `pipeline` and the TFDS builders import TensorFlow; `specs` and
+`device_augment` do not, and are all the train step uses, so accelerator
+hosts without TensorFlow can run it.
 """

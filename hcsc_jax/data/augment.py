@@ -10,34 +10,12 @@ mean and std; grayscale data are replicated to 3 channels first.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Sequence
 
 import tensorflow as tf
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclasses.dataclass(frozen=True)
-class ViewSpec:
-  """One augmented view: output size and RandomResizedCrop scale range."""
-  size: int
-  scale: tuple[float, float] = (0.2, 1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentSpec:
-  """The MoCo v2 recipe; probabilities of 0 switch a step off."""
-  jitter_prob: float = 0.8
-  jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
-  grayscale_prob: float = 0.2
-  blur_prob: float = 0.5
-  blur_sigma: tuple[float, float] = (0.1, 2.0)
-  flip_prob: float = 0.5
-  mean: tuple[float, ...] = IMAGENET_MEAN
-  std: tuple[float, ...] = IMAGENET_STD
+from hcsc_jax.data.specs import AugmentSpec, ViewSpec  # pylint: disable=unused-import
 
 
 def example_seed(base_seed: int, epoch, index) -> tf.Tensor:
@@ -152,6 +130,16 @@ def train_view(image, seed, view: ViewSpec, spec: AugmentSpec):
   image = _maybe(spec.flip_prob, seeds[6], tf.image.flip_left_right, image)
   image = tf.ensure_shape(image, shape)
   return normalise(image, spec)
+
+
+def crop_view(image, seed, view: ViewSpec):
+  """The crop of `train_view` with the same seed, as uint8: the elementwise
+  rest runs on the accelerator (hcsc_jax.data.device_augment)."""
+  seeds = tf.random.experimental.stateless_split(seed, 9)
+  image = random_resized_crop(image, seeds[0], view.size, view.scale)
+  image = tf.ensure_shape(image, [view.size, view.size, 3])
+  return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0),
+                 tf.uint8)
 
 
 def eval_view(image, resize: int, crop: int, spec: AugmentSpec):

@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 
 from hcsc_jax import validation
 from hcsc_jax.data import augment
+from hcsc_jax.data import specs
 
 LOCAL_BUILDERS = ("fashion_mnist_local",)
 
@@ -120,15 +121,6 @@ def _images_with_indices(builder, split, start, end, keep_labels=False):
   return ds.ignore_errors(log_warning=True)
 
 
-def augment_spec(config) -> augment.AugmentSpec:
-  aug, data = config.augment, config.data
-  return augment.AugmentSpec(
-      jitter_prob=aug.jitter_prob, jitter=tuple(aug.jitter),
-      grayscale_prob=aug.grayscale_prob, blur_prob=aug.blur_prob,
-      blur_sigma=tuple(aug.blur_sigma), flip_prob=aug.flip_prob,
-      mean=tuple(data.mean), std=tuple(data.std))
-
-
 @dataclasses.dataclass
 class TrainData:
   """Per-epoch iterators over augmented views of this process's slice."""
@@ -145,7 +137,7 @@ class TrainData:
                                          self.process_count)
     self.local_batch = self.config.batch_size // self.process_count
     self.steps_per_epoch = self.num_examples // self.config.batch_size
-    self.spec = augment_spec(self.config)
+    self.spec = specs.from_config(self.config)
     self.global_view = augment.ViewSpec(data.image_size,
                                         tuple(self.config.augment.scale))
     self.local_views = tuple(
@@ -164,18 +156,22 @@ class TrainData:
     spec, global_view, local_views = (self.spec, self.global_view,
                                       self.local_views)
     buffer = min(self.end - self.start, self.config.data.shuffle_buffer)
+    if self.config.augment.get("on_device", False):
+      make_view = augment.crop_view  # uint8; the rest runs in the step
+    else:
+      make_view = lambda image, seed, view: augment.train_view(
+          image, seed, view, spec)
 
     def views(example):
       image = augment.to_rgb_float(example["image"])
       base = augment.example_seed(seed, epoch, example["index"])
       seeds = tf.random.experimental.stateless_split(base,
                                                      2 + len(local_views))
-      out = {"query": augment.train_view(image, seeds[0], global_view, spec),
-             "key": augment.train_view(image, seeds[1], global_view, spec),
+      out = {"query": make_view(image, seeds[0], global_view),
+             "key": make_view(image, seeds[1], global_view),
              "index": example["index"]}
       for i, view in enumerate(local_views):
-        out[f"local_{i}"] = augment.train_view(image, seeds[2 + i], view,
-                                               spec)
+        out[f"local_{i}"] = make_view(image, seeds[2 + i], view)
       return out
 
     return _epoch_batches(self._base, views, self.config.data, seed, epoch,
