@@ -15,9 +15,9 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 out="${OUT:-.}"
-python3 - <<'PY'
-import jax
-print("devices:", jax.devices(), "jax"bench() { echo "== $*"; python3 -m hcsc_jax.benchmark "$@" || echo "FAILED: $*"; }
+python3 -c 'import jax; print("devices:", jax.devices(), "jax", jax.__version__)'
+nvidia-smi -L || true
+bench() { echo "== $*"; python3 -m hcsc_jax.benchmark "$@" || echo "FAILED: $*"; }
 # Full step, bf16, ResNet-50 224 px, batch 256 (also fed from host NumPy
 # with and without device prefetch); then the before/after pairs.
 bench --parts=step --dtype=bfloat16 --steps=20 --output="$out/step_bf16.json"
