@@ -59,7 +59,8 @@ def get_config(arg=None):
       eval_split="validation", image_size=224, eval_resize=256,
       mean=IMAGENET_MEAN, std=IMAGENET_STD, cache=False,
       shuffle_buffer=50_000, threads=0,
-      device_prefetch=2))  # batches copied to the devices ahead of use
+      device_prefetch=2,   # batches copied to the devices ahead of use
+      num_shards=config_dict.placeholder(int)))  # default: one per process
   c.augment = ml_collections.ConfigDict(dict(
       scale=(0.2, 1.0), jitter_prob=0.8, jitter=(0.4, 0.4, 0.4, 0.1),
       grayscale_prob=0.2, blur_prob=0.5, blur_sigma=(0.1, 2.0),

@@ -35,6 +35,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
+  try:
+    distributed.initialize_from_environment()
+  except distributed.TopologyError as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
   from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   pipeline.hide_accelerators_from_tf()
   from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top

@@ -119,7 +119,9 @@ def kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
   centroid [N] int64, squared distance [N]) of every point."""
   del min_points_per_centroid  # faiss only warns about it
   points = np.ascontiguousarray(points, np.float32)
-  mesh = sharding.make_mesh() if mesh is None else mesh
+  # This process's devices only: in a multi-process run the lead process
+  # clusters alone and broadcasts the result (see train.Run.cluster).
+  mesh = sharding.make_mesh(jax.local_devices()) if mesh is None else mesh
   n = points.shape[0]
   rng = np.random.default_rng(seed)
   training = points

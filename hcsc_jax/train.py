@@ -109,18 +109,35 @@ class Run:
         self.builder, self.config.data, self.config.data.train_split,
         self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})")
     embedded = time.time()
-    kmeans = self.config.kmeans
-    hierarchy = clustering.hierarchical_kmeans(
-        features, tuple(self.config.num_clusters), self.config.objective.tau,
-        niter=kmeans.niter, nredo=kmeans.nredo,
-        max_points_per_centroid=kmeans.max_points_per_centroid,
-        min_points_per_centroid=kmeans.min_points_per_centroid,
-        seed=kmeans.seed, backend=kmeans.get("backend", "faiss"))
+    arrays = self._hierarchy_arrays(features)
     clustered = time.time()
-    arrays = jax.device_put(hierarchy.to_arrays(),
-                            sharding.replicated(self.mesh))
+    arrays = jax.device_put(arrays, sharding.replicated(self.mesh))
     self.state = self.push_hierarchy(self.state, arrays)
     return {"embed_s": embedded - start, "cluster_s": clustered - embedded}
+
+  def _hierarchy_arrays(self, features: np.ndarray):
+    """The hierarchy as host arrays on every process.
+
+    k-means runs on the lead process only and the result is broadcast:
+    one source of truth, so processes can never disagree through
+    floating-point or threading differences between machines.
+    """
+    kmeans = self.config.kmeans
+    arrays = None
+    if reporting.is_lead_process():
+      hierarchy = clustering.hierarchical_kmeans(
+          features, tuple(self.config.num_clusters),
+          self.config.objective.tau, niter=kmeans.niter, nredo=kmeans.nredo,
+          max_points_per_centroid=kmeans.max_points_per_centroid,
+          min_points_per_centroid=kmeans.min_points_per_centroid,
+          seed=kmeans.seed, backend=kmeans.get("backend", "faiss"))
+      arrays = jax.device_get(hierarchy.to_arrays())
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      template = jax.device_get(self.state.hierarchy)
+      arrays = multihost_utils.broadcast_one_to_all(
+          arrays if arrays is not None else template)
+    return arrays
 
   def train_epoch(self, epoch: int, start_step: int,
                   watcher: PreemptionWatcher, progress) -> int:

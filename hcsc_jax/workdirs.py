@@ -34,7 +34,7 @@ class WorkdirError(OSError):
 def check_writable(workdir: str) -> None:
   """Creates the workdir and writes a probe file, so an unusable workdir
   fails before any data is read or any step compiled."""
-  probe = os.path.join(workdir, ".write_probe")
+  probe = os.path.join(workdir, f".write_probe_{jax.process_index()}")
   try:
     os.makedirs(workdir, exist_ok=True)
     with open(probe, "w") as f:

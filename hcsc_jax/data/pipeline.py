@@ -121,9 +121,20 @@ def _images_with_indices(builder, split, start, end, keep_labels=False):
   return ds.ignore_errors(log_warning=True)
 
 
+def num_shards(config, process_count: int) -> int:
+  """Data shards of a run: `data.num_shards`, or one per process.
+
+  The data order depends only on the shard count (each shard is a
+  contiguous slice of the split with its own shuffle and 1/shards of every
+  global batch), so runs with the same `num_shards` see identical global
+  batches whatever the number of processes.
+  """
+  return int(config.data.get("num_shards") or process_count)
+
+
 @dataclasses.dataclass
 class TrainData:
-  """Per-epoch iterators over augmented views of this process's slice."""
+  """Per-epoch iterators over augmented views of this process's shards."""
   builder: tfds.core.DatasetBuilder
   config: object  # the run's ConfigDict
   process_index: int = 0
@@ -132,10 +143,19 @@ class TrainData:
   def __post_init__(self):
     data = self.config.data
     self.num_examples = num_examples(self.builder, data.train_split)
-    self.start, self.end = process_slice(self.num_examples,
-                                         self.process_index,
-                                         self.process_count)
+    shards = num_shards(self.config, self.process_count)
+    if shards % self.process_count or self.config.batch_size % shards:
+      raise validation.ConfigError(
+          f"data.num_shards={shards} must be a multiple of the "
+          f"{self.process_count} processes and divide batch_size="
+          f"{self.config.batch_size}.")
+    per_process = shards // self.process_count
+    mine = range(self.process_index * per_process,
+                 (self.process_index + 1) * per_process)
+    self.slices = [process_slice(self.num_examples, s, shards) for s in mine]
+    self.start, self.end = self.slices[0][0], self.slices[-1][1]
     self.local_batch = self.config.batch_size // self.process_count
+    self.shard_batch = self.config.batch_size // shards
     self.steps_per_epoch = self.num_examples // self.config.batch_size
     self.spec = specs.from_config(self.config)
     self.global_view = augment.ViewSpec(data.image_size,
@@ -144,10 +164,10 @@ class TrainData:
         augment.ViewSpec(size, tuple(scale))
         for size, scale in zip(self.config.augment.local_sizes,
                                self.config.augment.local_scales))
-    self._base = _images_with_indices(self.builder, data.train_split,
-                                      self.start, self.end)
-    if data.cache:
-      self._base = self._base.cache()
+    self._bases = []
+    for start, end in self.slices:
+      base = _images_with_indices(self.builder, data.train_split, start, end)
+      self._bases.append(base.cache() if data.cache else base)
 
   def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict]:
     """Batches of `epoch` from step `start_step` on, as NumPy dicts with
@@ -155,7 +175,6 @@ class TrainData:
     seed = self.config.seed
     spec, global_view, local_views = (self.spec, self.global_view,
                                       self.local_views)
-    buffer = min(self.end - self.start, self.config.data.shuffle_buffer)
     if self.config.augment.get("on_device", False):
       make_view = augment.crop_view  # uint8; the rest runs in the step
     else:
@@ -174,23 +193,33 @@ class TrainData:
         out[f"local_{i}"] = make_view(image, seeds[2 + i], view)
       return out
 
-    return _epoch_batches(self._base, views, self.config.data, seed, epoch,
-                          buffer, self.steps_per_epoch, self.local_batch,
-                          start_step)
+    parts = [_epoch_dataset(base, views, seed, epoch,
+                            min(end - start, self.config.data.shuffle_buffer),
+                            self.steps_per_epoch, self.shard_batch,
+                            start_step)
+             for base, (start, end) in zip(self._bases, self.slices)]
+    ds = parts[0]
+    if len(parts) > 1:  # this process's part of each global batch
+      ds = tf.data.Dataset.zip(tuple(parts)).map(
+          lambda *batches: {key: tf.concat([b[key] for b in batches], 0)
+                            for key in batches[0]})
+    return _as_numpy(ds, self.config.data)
 
 
-def _epoch_batches(ds, transform, data_config, seed: int, epoch: int,
-                   buffer: int, steps: int, local_batch: int, start_step: int
-                   ) -> Iterator[dict]:
+def _epoch_dataset(ds, transform, seed: int, epoch: int, buffer: int,
+                   steps: int, batch: int, start_step: int) -> tf.data.Dataset:
   """Shuffles `ds` with the epoch's seed, keeps `steps` whole batches, skips
   the first `start_step` of them, then applies the (stateless, per-example)
   `transform`, so skipped examples are never augmented."""
   shuffle_seed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
   ds = ds.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
-  ds = ds.take(steps * local_batch)
-  ds = ds.skip(start_step * local_batch)
+  ds = ds.take(steps * batch)
+  ds = ds.skip(start_step * batch)
   ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.batch(local_batch, drop_remainder=True)
+  return ds.batch(batch, drop_remainder=True)
+
+
+def _as_numpy(ds, data_config) -> Iterator[dict]:
   ds = ds.prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True
@@ -259,9 +288,10 @@ class LabelledTrainData:
 
     buffer = max(1, min(self.num_examples,
                         self.data_config.shuffle_buffer))
-    return _epoch_batches(self._base, transform, self.data_config, seed,
-                          epoch, buffer,
-                          self.steps_per_epoch, self.local_batch, start_step)
+    return _as_numpy(_epoch_dataset(self._base, transform, seed, epoch,
+                                    buffer, self.steps_per_epoch,
+                                    self.local_batch, start_step),
+                     self.data_config)
 
 
 def eval_batches(builder, data_config, split: str, global_batch: int,

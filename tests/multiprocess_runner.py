@@ -1,0 +1,37 @@
+"""One process of the 2-process localhost test (tests/test_multiprocess.py).
+
+  python -m tests.multiprocess_runner <workdir> <data_dir> <source_dir>
+
+with HCSC_COORDINATOR, HCSC_NUM_PROCESSES and HCSC_PROCESS_ID set. Trains
+the smoke config with 2 data shards on 4 CPU devices per process and writes
+`process_<i>.npz` (parameters and hierarchy) into the workdir.
+"""
+
+import os
+import sys
+
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+
+
+def main() -> None:
+  workdir, data_dir, source = sys.argv[1:4]
+  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
+  assert distributed.initialize_from_environment()
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from tests.test_multiprocess import config_for  # pylint: disable=g-import-not-at-top
+  config = config_for(data_dir, source)
+  summary = train.train_and_evaluate(config, workdir)
+  run = train.Run(config, workdir)
+  state = jax.device_get(run.state)
+  leaves = jax.tree.leaves((state.params, state.key_params, state.queue,
+                            state.batch_stats, state.hierarchy))
+  np.savez(os.path.join(workdir, f"process_{jax.process_index()}.npz"),
+           *leaves)
+  print(train.final_line(summary), flush=True)
+
+
+if __name__ == "__main__":
+  main()
