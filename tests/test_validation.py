@@ -20,6 +20,8 @@ from tests.trainer_fixtures import smoke_config
     ({"objective.masking": "drop"}, {}, "objective.masking='drop'"),
     ({"dtype": "float8"}, {}, "dtype='float8'"),
     ({"batch_size": 0, "queue_size": 0}, {}, "batch_size=0"),
+    ({"kmeans.backend": "gpu"}, {}, "kmeans.backend='gpu'"),
+    ({"eval_every": -1}, {}, "eval_every=-1"),
 ])
 def test_each_problem_is_named(overrides, context, message):
   config = smoke_config(**overrides)
