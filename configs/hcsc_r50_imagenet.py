@@ -74,6 +74,8 @@ def get_config(arg=None):
   c.checkpoint_every = 1     # epochs
   c.keep_checkpoints = 3
   c.eval_every = 10          # epochs between online kNN evaluations; 0 = off
+  c.visualize_every = 20     # epochs between TensorBoard figures; 0 = off
+  c.visualize_sample = 1000  # training examples the figures use
   c.knn = ml_collections.ConfigDict(dict(
       enabled=True, ks=(10, 20, 100, 200), temperature=0.07,
       batch_size=1024))

@@ -84,6 +84,12 @@ class Checkpointer:
         position=ocp.args.JsonRestore()))
     return restored["state"], Position(**restored["position"])
 
+  def position(self, step: int) -> Position:
+    """The Position saved with `step`, without reading the state."""
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        position=ocp.args.JsonRestore()))
+    return Position(**restored["position"])
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 

@@ -25,6 +25,7 @@ from hcsc_jax.checkpointing import Position
 from hcsc_jax.data import pipeline
 from hcsc_jax.evals import knn
 from hcsc_jax.preemption import PreemptionWatcher
+from hcsc_jax.viz import stats as hierarchy_stats
 
 
 class NonFiniteLossError(RuntimeError):
@@ -104,18 +105,19 @@ class Run:
   def cluster(self, epoch: int) -> dict[str, float]:
     """Embeds the train split with the key encoder, clusters, pushes."""
     start = time.time()
-    features, _ = embedding.embed_split(
+    features, labels = embedding.embed_split(
         self.embed_head, self.state.key_params, self.state.key_batch_stats,
         self.builder, self.config.data, self.config.data.train_split,
         self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})")
     embedded = time.time()
-    arrays = self._hierarchy_arrays(features)
+    arrays = self._hierarchy_arrays(features, labels, epoch)
     clustered = time.time()
     arrays = jax.device_put(arrays, sharding.replicated(self.mesh))
     self.state = self.push_hierarchy(self.state, arrays)
     return {"embed_s": embedded - start, "cluster_s": clustered - embedded}
 
-  def _hierarchy_arrays(self, features: np.ndarray):
+  def _hierarchy_arrays(self, features: np.ndarray, labels: np.ndarray,
+                        epoch: int):
     """The hierarchy as host arrays on every process.
 
     k-means runs on the lead process only and the result is broadcast:
@@ -132,6 +134,8 @@ class Run:
           min_points_per_centroid=kmeans.min_points_per_centroid,
           seed=kmeans.seed, backend=kmeans.get("backend", "faiss"))
       arrays = jax.device_get(hierarchy.to_arrays())
+      hierarchy_stats.append(self.workdir, hierarchy_stats.epoch_record(
+          epoch, hierarchy, jax.device_get(self.state.queue), labels))
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       template = jax.device_get(self.state.hierarchy)
@@ -199,6 +203,17 @@ class Run:
     reporting.log(f"epoch {epoch}: online kNN top-1 "
                   f"{results['knn_top1']:.4f}")
 
+  def log_figures(self) -> None:
+    """The visual report's figures as TensorBoard images."""
+    from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
+    images = report.all_figures(
+        self.state, self.config, self.model, self.builder, self.mesh,
+        self.workdir, report.Options(sample=self.config.visualize_sample))
+    if reporting.is_lead_process():
+      self.writer.write_images(int(self.state.step), {
+          f"hierarchy/{name.removesuffix('.png')}": report.decode(data)
+          for name, data in images.items()})
+
   def evaluate_knn(self) -> dict[str, float]:
     """kNN of the query encoder's backbone features: eval split against the
     train split."""
@@ -259,6 +274,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
         return _preempted(run, position)
       if config.eval_every and (epoch + 1) % config.eval_every == 0:
         run.online_knn(epoch)
+      if (config.get("visualize_every") and bool(run.state.hierarchy_active)
+          and (epoch + 1) % config.visualize_every == 0):
+        run.log_figures()
   finally:
     watcher.restore()
     run.checkpoints.wait()

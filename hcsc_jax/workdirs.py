@@ -177,3 +177,13 @@ def start_from_weights(state, source: str, tx):
     logging.warning("reset_from: head weights re-initialised (shape "
                     "changed): %s", fresh_heads)
   return state
+
+
+def checkpoint_positions(workdir: str) -> dict[int, checkpointing.Position]:
+  """{step: Position} of every checkpoint in the workdir."""
+  config = load_config(workdir)
+  checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
+  positions = {step: checkpoints.position(step)
+               for step in checkpoints.manager.all_steps()}
+  checkpoints.close()
+  return positions

@@ -1,0 +1,67 @@
+r"""Visual report of a pre-training workdir's hierarchy.
+
+  python -m hcsc_jax.visualize --workdir=<dir> [--epoch=N] --output=<dir>
+
+Writes chain_<i>.png (prototype chains, paper Fig. 3), selection.png
+(instance selection, Fig. 4), embedding_map.png (t-SNE by top-level cluster
+and class), hierarchy_over_epochs.png (sizes, temperatures, keep ratios,
+purity/NMI per epoch) and report.html with every image inlined. `--epoch=N`
+picks the checkpoint written after N epochs (default: the latest).
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Pre-training workdir.")
+flags.DEFINE_string("output", None, "Folder for the PNGs and report.html.")
+flags.DEFINE_integer("epoch", None, "Checkpoint after this many epochs.")
+flags.DEFINE_integer("sample", 2000, "Training examples embedded and shown.")
+flags.mark_flags_as_required(["workdir", "output"])
+
+
+def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
+  """Writes the report; returns the path of report.html."""
+  from hcsc_jax import sharding, validation, workdirs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
+  step = None
+  if epoch is not None:
+    positions = workdirs.checkpoint_positions(workdir)
+    matching = [s for s, p in positions.items()
+                if p.epoch == epoch and p.step_in_epoch == 0]
+    if not matching:
+      raise validation.ConfigError(
+          f"--epoch={epoch}: no checkpoint was written after epoch {epoch}; "
+          f"available: {sorted({p.epoch for p in positions.values()})}.")
+    step = max(matching)
+  state, position, config, model = workdirs.restore(workdir, step)
+  builder = pipeline.load_builder(config.data)
+  images = report.all_figures(state, config, model, builder,
+                              sharding.make_mesh(),
+                              workdir, report.Options(sample=sample))
+  return report.write(images, output, f"HCSC hierarchy of {workdir}, "
+                      f"checkpoint after epoch {position.epoch}")
+
+
+def main(argv):
+  del argv
+  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  pipeline.hide_accelerators_from_tf()
+  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
+  try:
+    path = build_report(FLAGS.workdir, FLAGS.output, FLAGS.epoch,
+                        FLAGS.sample)
+  except (validation.ConfigError, FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+  print(f"wrote {path}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

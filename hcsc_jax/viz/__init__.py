@@ -1,0 +1,1 @@
+"""Visual reports of the hierarchy: statistics, figures, the HTML report."""

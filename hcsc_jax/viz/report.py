@@ -1,0 +1,201 @@
+"""Figures of a checkpoint's hierarchy (paper Figs. 3 and 4 and more), as
+PNG files plus one self-contained report.html, or as TensorBoard images
+from the trainer.
+
+Everything is computed on a sample of the training split (the first
+`sample` examples): the key encoder embeds them in the space the hierarchy
+was clustered in, and the images shown are those examples.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import itertools
+import os
+
+import jax
+import numpy as np
+
+from hcsc_jax import selection
+from hcsc_jax import sharding
+from hcsc_jax import step as step_lib
+from hcsc_jax import validation
+from hcsc_jax.data import pipeline
+from hcsc_jax.viz import figures
+from hcsc_jax.viz import stats
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  sample: int = 2000         # training examples embedded and shown
+  chains: int = 4            # top-level prototypes followed down
+  per_prototype: int = 8     # nearest images per prototype on a chain
+  queries: int = 4           # queries of the selection panel
+  per_side: int = 5          # eliminated / kept negatives per query
+  map_points: int = 1000     # points of the t-SNE map
+
+
+@dataclasses.dataclass
+class Sample:
+  images: np.ndarray      # [n, H, W, 3] in [0, 1] for display
+  features: np.ndarray    # [n, d] L2-normalised key-encoder embeddings
+  labels: np.ndarray      # [n], -1 where unlabelled
+  indices: np.ndarray     # [n] dataset indices
+
+
+def require_hierarchy(state, config, where: str) -> None:
+  if not bool(np.asarray(state.hierarchy_active)):
+    raise validation.ConfigError(
+        f"{where} has no clustering yet: the hierarchy is built from epoch "
+        f"{config.warmup_epochs} on (warmup_epochs={config.warmup_epochs}), "
+        f"so the first checkpoint with one is written after epoch "
+        f"{config.warmup_epochs} (--epoch={config.warmup_epochs + 1}).")
+
+
+def load_sample(state, config, model, builder, mesh, count: int) -> Sample:
+  if "image" not in builder.info.features:
+    raise validation.ConfigError(
+        f"data set {builder.name} has no 'image' feature (features: "
+        f"{sorted(builder.info.features)}); there is nothing to show.")
+  embed = step_lib.make_embed(model, mesh, "head")
+  _, batches = pipeline.eval_batches(builder, config.data,
+                                     config.data.train_split,
+                                     config.embed_batch_size,
+                                     jax.process_index(), jax.process_count())
+  mean, std = np.asarray(config.data.mean), np.asarray(config.data.std)
+  parts = []
+  needed = -(-count // config.embed_batch_size)  # same on every process
+  for batch in itertools.islice(batches, needed):
+    device = sharding.put_batch(batch, mesh)
+    host = sharding.to_host({
+        "features": embed(state.key_params, state.key_batch_stats,
+                          device["image"]),
+        "image": device["image"], "label": device["label"],
+        "index": device["index"], "mask": device["mask"]})
+    keep = host["mask"].astype(bool)
+    parts.append({k: v[keep] for k, v in host.items() if k != "mask"})
+  joined = {k: np.concatenate([p[k] for p in parts])[:count]
+            for k in parts[0]}
+  return Sample(np.clip(joined["image"] * std + mean, 0, 1),
+                joined["features"], joined["label"], joined["index"])
+
+
+def _levels(state):
+  h = jax.device_get(state.hierarchy)
+  return ([np.asarray(c) for c in h.centroids],
+          [np.asarray(t) for t in h.temperatures],
+          [np.asarray(a) for a in h.assignments],
+          [np.asarray(p) for p in h.parents])
+
+
+def prototype_chains(state, sample: Sample, options: Options) -> list[bytes]:
+  """One grid per chain: rows top -> bottom level, each row the sample
+  images nearest to that prototype."""
+  centroids, _, assignments, parents = _levels(state)
+  top = len(centroids) - 1
+  members = [a[sample.indices] for a in assignments]
+  popular = np.argsort(-np.bincount(members[top],
+                                    minlength=centroids[top].shape[0]),
+                       kind="stable")[:options.chains]
+  out = []
+  for prototype in popular:
+    chain = [(top, int(prototype))]
+    for level in range(top - 1, -1, -1):
+      children = np.flatnonzero(parents[level] == chain[-1][1])
+      if children.size == 0:
+        break
+      counts = np.bincount(members[level], minlength=centroids[level].shape[0])
+      chain.append((level, int(children[np.argmax(counts[children])])))
+    rows = []
+    for level, index in chain:
+      nearest = np.argsort(-(sample.features @ centroids[level][index]),
+                           kind="stable")[:options.per_prototype]
+      rows.append(sample.images[nearest])
+    out.append(figures.png(figures.grid(rows)))
+  return out
+
+
+def selection_at_work(state, sample: Sample, options: Options) -> bytes:
+  """For sample queries: the other sample embeddings as negatives, those
+  instance selection (level 0) most likely drops next to those it keeps."""
+  centroids, temperatures, assignments, _ = _levels(state)
+  own = assignments[0][sample.indices]
+  queries = np.arange(min(options.queries, len(sample.indices)))
+  probs = np.array(selection.instance_selection_probs(
+      sample.features, centroids[0], temperatures[0], own[queries]))
+  probs[queries, queries] = np.nan  # a query is not its own negative
+  dropped, kept = [], []
+  for row in probs:
+    order = np.argsort(np.where(np.isnan(row), np.inf, row), kind="stable")
+    order = order[:np.sum(~np.isnan(row))]
+    dropped.append(order[:options.per_side])
+    kept.append(order[::-1][:options.per_side])
+  dropped, kept = np.asarray(dropped), np.asarray(kept)
+  take = lambda idx: np.take_along_axis(probs, idx, axis=1)
+  return figures.selection_panel(sample.images[queries],
+                                 sample.images[dropped], take(dropped),
+                                 sample.images[kept], take(kept))
+
+
+def embedding_map(state, sample: Sample, options: Options) -> bytes:
+  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
+  _, _, assignments, _ = _levels(state)
+  n = min(options.map_points, len(sample.indices))
+  points = TSNE(n_components=2, init="pca", random_state=0,
+                perplexity=float(min(30, max(2, n // 4)))).fit_transform(
+                    sample.features[:n])
+  return figures.embedding_map(points, assignments[-1][sample.indices[:n]],
+                               sample.labels[:n])
+
+
+def all_figures(state, config, model, builder, mesh, workdir: str,
+                options: Options) -> dict[str, bytes]:
+  """{file name: PNG bytes} of every figure."""
+  require_hierarchy(state, config, workdir)
+  sample = load_sample(state, config, model, builder, mesh, options.sample)
+  out = {f"chain_{i}.png": image for i, image in
+         enumerate(prototype_chains(state, sample, options))}
+  out["selection.png"] = selection_at_work(state, sample, options)
+  out["embedding_map.png"] = embedding_map(state, sample, options)
+  records = stats.load(workdir)
+  if records:
+    out["hierarchy_over_epochs.png"] = figures.hierarchy_over_epochs(records)
+  return out
+
+
+CAPTIONS = {
+    "chain": "Prototype chain (paper Fig. 3): rows from the top level down, "
+             "each the sample images nearest to that prototype.",
+    "selection": "Instance selection at work (paper Fig. 4).",
+    "embedding_map": "Embedding map.",
+    "hierarchy_over_epochs": "Hierarchy statistics per epoch.",
+}
+
+
+def write(images: dict[str, bytes], output: str, title: str) -> str:
+  """PNG files and report.html (images inlined as data URIs)."""
+  os.makedirs(output, exist_ok=True)
+  parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}"
+           f"</title></head><body><h1>{html.escape(title)}</h1>"]
+  for name, data in images.items():
+    with open(os.path.join(output, name), "wb") as f:
+      f.write(data)
+    caption = CAPTIONS.get(name.split(".")[0].rstrip("0123456789_"), name)
+    encoded = base64.b64encode(data).decode("ascii")
+    parts.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(caption)}</p>"
+                 f"<img src='data:image/png;base64,{encoded}'/>")
+  parts.append("</body></html>")
+  path = os.path.join(output, "report.html")
+  with open(path, "w") as f:
+    f.write("\n".join(parts))
+  return path
+
+
+def decode(data: bytes) -> np.ndarray:
+  """PNG bytes -> [1, H, W, 3] float array for TensorBoard."""
+  import matplotlib.image  # pylint: disable=g-import-not-at-top
+  image = matplotlib.image.imread(io.BytesIO(data), format="png")
+  return image[None, ..., :3]

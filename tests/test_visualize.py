@@ -1,0 +1,103 @@
+"""The visual report builds from a smoke run; its statistics are right."""
+
+import os
+import re
+
+import numpy as np
+import pytest
+from sklearn import metrics
+
+from hcsc_jax import train
+from hcsc_jax import validation
+from hcsc_jax import visualize
+from hcsc_jax.viz import figures
+from hcsc_jax.viz import stats
+from tests.trainer_fixtures import mock_fashion_mnist, smoke_config
+
+
+def test_purity_and_nmi_match_scikit_learn():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 4, 300)
+  assignments = np.where(rng.uniform(size=300) < 0.7, labels,
+                         rng.integers(0, 6, 300))
+  table = metrics.cluster.contingency_matrix(labels, assignments)
+  assert stats.purity(assignments, labels) == pytest.approx(
+      table.max(axis=0).sum() / 300)
+  assert stats.nmi(assignments, labels) == pytest.approx(
+      metrics.normalized_mutual_info_score(labels, assignments))
+  unlabelled = labels.copy()
+  unlabelled[:100] = -1
+  keep = unlabelled >= 0
+  assert stats.nmi(assignments, unlabelled) == pytest.approx(
+      metrics.normalized_mutual_info_score(labels[keep], assignments[keep]))
+
+
+def test_grid_has_the_expected_size():
+  rows = [np.zeros((3, 10, 12, 3)), np.ones((2, 10, 12, 3))]
+  image = figures.grid(rows)
+  assert image.shape == (2 * (10 + figures.PAD) + figures.PAD,
+                         3 * (12 + figures.PAD) + figures.PAD, 3)
+  assert image.dtype == np.uint8
+
+
+@pytest.fixture(scope="module", name="smoke_run")
+def _smoke_run(tmp_path_factory):
+  """2 epochs, clustering in epoch 1, figures logged at the end."""
+  workdir = str(tmp_path_factory.mktemp("visual"))
+  with mock_fashion_mnist():
+    train.train_and_evaluate(
+        smoke_config(visualize_every=2, visualize_sample=48, eval_every=0,
+                     **{"knn.enabled": False}), workdir)
+  return workdir
+
+
+def test_trainer_records_statistics_and_logs_figures(smoke_run):
+  records = stats.load(smoke_run)
+  assert [r["epoch"] for r in records] == [1]
+  levels = records[0]["levels"]
+  assert [l["num_clusters"] for l in levels] == [8, 4, 2]
+  assert sum(levels[0]["sizes"]) == 64
+  assert all(0.0 <= l["keep_ratio"] <= 1.0 and 0.0 <= l["purity"] <= 1.0
+             for l in levels)
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  events = event_accumulator.EventAccumulator(smoke_run, size_guidance={
+      event_accumulator.IMAGES: 0, event_accumulator.TENSORS: 0})
+  events.Reload()
+  tags = events.Tags()
+  names = set(tags.get("images", [])) | set(tags.get("tensors", []))
+  assert any("hierarchy/selection" in n for n in names), names
+  assert any("hierarchy/chain_0" in n for n in names), names
+
+
+def test_report_builds_with_decodable_pngs_and_inline_images(smoke_run,
+                                                             tmp_path):
+  import matplotlib.image  # pylint: disable=g-import-not-at-top
+  with mock_fashion_mnist():
+    path = visualize.build_report(smoke_run, str(tmp_path), sample=48)
+  names = sorted(os.listdir(tmp_path))
+  assert "report.html" in names and "selection.png" in names
+  assert "embedding_map.png" in names and "hierarchy_over_epochs.png" in names
+  chains = [n for n in names if n.startswith("chain_")]
+  assert chains
+  for name in names:
+    if name.endswith(".png"):
+      image = matplotlib.image.imread(str(tmp_path / name))
+      assert image.ndim == 3 and image.shape[0] > 10
+  # A chain: one row per level (3) of 8 images of 16 px, PAD borders.
+  chain = matplotlib.image.imread(str(tmp_path / chains[0]))
+  pad = figures.PAD
+  assert chain.shape[:2] == (3 * (16 + pad) + pad, 8 * (16 + pad) + pad)
+  with open(path) as f:
+    page = f.read()
+  sources = re.findall(r"src='([^']*)'", page)
+  assert len(sources) == len([n for n in names if n.endswith(".png")])
+  assert all(s.startswith("data:image/png;base64,") for s in sources)
+
+
+def test_workdir_before_clustering_names_the_first_epoch(smoke_run, tmp_path):
+  with mock_fashion_mnist(), pytest.raises(
+      validation.ConfigError,
+      match=r"no clustering yet.*from epoch 1 on.*--epoch=2"):
+    visualize.build_report(smoke_run, str(tmp_path), epoch=1, sample=48)
+  with pytest.raises(validation.ConfigError, match=r"available: \[1, 2\]"):
+    visualize.build_report(smoke_run, str(tmp_path), epoch=7)
