@@ -101,3 +101,18 @@ def test_workdir_before_clustering_names_the_first_epoch(smoke_run, tmp_path):
     visualize.build_report(smoke_run, str(tmp_path), epoch=1, sample=48)
   with pytest.raises(validation.ConfigError, match=r"available: \[1, 2\]"):
     visualize.build_report(smoke_run, str(tmp_path), epoch=7)
+
+
+def test_data_without_images_is_named():
+  from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
+
+  class _NoImages:
+    name = "tabular"
+
+    class info:  # pylint: disable=invalid-name
+      features = {"label": None, "value": None}
+
+  with pytest.raises(validation.ConfigError,
+                     match=r"tabular has no 'image' feature.*'label', "
+                     r"'value'"):
+    report.load_sample(None, None, None, _NoImages, None, 10)
