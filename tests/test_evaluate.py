@@ -191,6 +191,25 @@ def test_random_encoder_results_get_their_own_name(smoke_workdir):
   assert result["encoder"].startswith("random init")
 
 
+def test_pytorch_reference_checkpoint_evaluates_like_the_workdir(
+    smoke_workdir, tmp_path):
+  """The exported reference-format file gives the workdir's kNN result."""
+  from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
+  exported = str(tmp_path / "hcsc.pth.tar")
+  interop.export(smoke_workdir, "hcsc", exported)
+  with mock_fashion_mnist():
+    from_workdir = protocols.evaluate(_eval_config(knn_fashion_mnist),
+                                      smoke_workdir)
+    from_file = protocols.evaluate(
+        _eval_config(knn_fashion_mnist, checkpoint=exported,
+                     bn_group_size=4), str(tmp_path / "results"))
+  assert from_file["encoder"].startswith(exported)
+  assert from_file["knn_top1"] == pytest.approx(from_workdir["knn_top1"],
+                                                abs=1.0 / 64)
+  assert os.path.exists(tmp_path / "results" / "eval" /
+                        "knn_fashion_mnist.json")
+
+
 def _fc(directory):
   from hcsc_jax import checkpointing  # pylint: disable=g-import-not-at-top
   manager = checkpointing.Checkpointer(directory, 2).manager

@@ -43,6 +43,9 @@ def test_smoke_run_trains_clusters_and_reports(reference_run):
   assert 0.0 <= summary["knn_top1"] <= 1.0
   assert "cluster_s" in summary["epoch_times"][1]
   assert "cluster_s" not in summary["epoch_times"][0]
+  # Online kNN after each epoch (eval_every=1); the last one is the final.
+  assert [r["epoch"] for r in summary["online_knn"]] == [0, 1]
+  assert summary["online_knn"][-1]["knn_top1"] == summary["knn_top1"]
   with open(os.path.join(workdir, "summary.json")) as f:
     assert json.load(f)["step"] == 8
   assert os.path.exists(os.path.join(workdir, "config.json"))
