@@ -4,7 +4,7 @@ r"""HCSC on Fashion-MNIST on a CPU: the README's main job.
       --workdir=workdirs/fashion_mnist
 
 A narrow ResNet-18 with the small-image stem on 28 px images; 60k training
-images, clustering from epoch 2 on. About 15 minutes on 2 CPU cores (see
+images, clustering from epoch 2 on. About 17 minutes on 2 CPU cores (see
 BENCHMARKS.md for the measured split). Variants: `:smoke` (tests).
 """
 
