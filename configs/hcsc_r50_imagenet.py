@@ -10,6 +10,8 @@ Variants: `:smoke` (tiny shapes, for tests).
 import ml_collections
 from ml_collections import config_dict
 
+from hcsc_jax import variants
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -54,6 +56,7 @@ def get_config(arg=None):
 
   # Data.
   c.data = ml_collections.ConfigDict(dict(
+      pipeline="tfdata",   # or "device": the data set in accelerator memory
       name="imagenet2012", data_dir=config_dict.placeholder(str),
       manual_dir=config_dict.placeholder(str), train_split="train",
       eval_split="validation", image_size=224, eval_resize=256,
@@ -89,11 +92,7 @@ def get_config(arg=None):
 
 def mocov2(c):
   """The MoCo v2 baseline: the same trainer with every HCSC part off."""
-  c.use_hierarchy = False
-  c.objective.prototype_loss = False
-  c.objective.instance_selection = False
-  c.objective.prototype_selection = False
-  return c
+  return variants.mocov2(c)
 
 
 def smoke(c):

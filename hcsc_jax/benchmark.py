@@ -22,11 +22,20 @@ file. Needs neither TensorFlow nor faiss.
   input       source images/s (and per CPU core) of the MoCo v2 two-crop
               tf.data pipeline on generated ImageNet-sized JPEGs (needs
               TensorFlow; no network).
+  paths       a real config's (--config, default the Fashion-MNIST demo)
+              train-phase steps/s, hierarchy active, three ways in one
+              process: fed by tf.data (`paths_tfdata`, needs TensorFlow and
+              the data), made in the step from arrays on the devices
+              (`paths_device`), and a fixed device-resident batch
+              (`paths_synthetic`); then seconds of the clustering embedding
+              pass and of the online kNN (embed train + eval split, kNN)
+              for both input paths.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -237,13 +246,94 @@ def bench_input(args) -> dict[str, float]:
   return {"input": rate, "input_per_core": rate / os.cpu_count()}
 
 
+def _load_config(path: str):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  name, _, variant = path.partition(":")
+  spec = importlib.util.spec_from_file_location("benchmark_config", name)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant or None)
+
+
+def bench_paths(args) -> dict[str, float]:
+  from hcsc_jax import embedding, optimizer, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
+  base = _load_config(args.config)
+  if args.data_dir:
+    base.data.data_dir = args.data_dir
+  mesh = sharding.make_mesh()
+  results = {}
+  for pipeline in args.paths.split(","):
+    config = base.copy_and_resolve_references()
+    config.data.pipeline = pipeline
+    if pipeline == "tfdata":
+      sources.hide_accelerators_from_tensorflow(config.data)
+    dataset = sources.open_dataset(config.data)
+    data = dataset.pretrain_input(config, mesh)
+    model = state_lib.build_model(config)
+    tx, schedule = optimizer.make_optimizer(config, data.steps_per_epoch)
+    state = state_lib.create_train_state(config, model, tx,
+                                         data.num_examples, mesh)
+    hierarchy = synthetic_hierarchy(tuple(config.num_clusters),
+                                    data.num_examples, config.embed_dim)
+    state = step_lib.make_push_hierarchy(mesh)(
+        state, jax.device_put(hierarchy, sharding.replicated(mesh)))
+    holder = {"state": state}
+
+    def timed_steps(step_fn, inputs, count):
+      start, loss = time.perf_counter(), None
+      for item in itertools.islice(inputs, count):
+        holder["state"], metrics = step_fn(holder["state"], item)
+        loss = metrics["loss"]
+      jax.block_until_ready(loss)
+      return count / (time.perf_counter() - start)
+
+    steps = min(args.steps, data.steps_per_epoch - 3)
+    train_step = step_lib.make_train_step(config, model, tx, schedule, mesh,
+                                          make_batch=data.batch)
+    inputs = iter(data.step_inputs(0, 0, steps + 3))
+    timed_steps(train_step, inputs, 3)  # compile, fill the pipeline
+    results[f"paths_{pipeline}"] = timed_steps(train_step, inputs, steps)
+    if pipeline == "device":  # the step alone, on a fixed batch
+      batch = jax.jit(data.batch)(data.epoch_inputs(0), jnp.int32(0))
+      synthetic = step_lib.make_train_step(config, model, tx, schedule, mesh)
+      repeat = itertools.repeat(batch)
+      timed_steps(synthetic, repeat, 3)
+      results["paths_synthetic"] = timed_steps(synthetic, repeat, steps)
+    state = holder["state"]
+    embed = step_lib.make_embed(model, mesh, "head")
+    splits = (config.data.train_split, config.data.eval_split)
+    for _ in range(2):  # the first pass includes compiling
+      start = time.perf_counter()
+      embedding.embed_split(embed, state.key_params, state.key_batch_stats,
+                            dataset, splits[0], config.embed_batch_size,
+                            mesh, "embed")
+      results[f"paths_{pipeline}_embed_s"] = time.perf_counter() - start
+      start = time.perf_counter()
+      train, test = (embedding.encoder_features(
+          model, state.params, state.batch_stats, dataset, split,
+          config.embed_batch_size, mesh, "backbone", "kNN")
+                     for split in splits)
+      knn.knn_accuracy(train[0], train[1], test[0], test[1],
+                       ks=tuple(config.knn.ks),
+                       temperature=config.knn.temperature,
+                       chunk=config.knn.batch_size)
+      results[f"paths_{pipeline}_knn_s"] = time.perf_counter() - start
+  return results
+
+
 UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "step": "pairs/s", "step_compile": "s", "step_ms": "ms/step",
          "step_fed_host": "pairs/s", "step_fed_prefetch": "pairs/s",
          "embed": "images/s", "input": "images/s",
-         "input_per_core": "images/s/core"}
+         "input_per_core": "images/s/core", "paths_tfdata": "steps/s",
+         "paths_device": "steps/s", "paths_synthetic": "steps/s"}
 BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step,
-              "cluster": bench_cluster, "input": bench_input}
+              "cluster": bench_cluster, "input": bench_input,
+              "paths": bench_paths}
 
 
 def main(argv=None) -> None:
@@ -273,6 +363,12 @@ def main(argv=None) -> None:
   parser.add_argument("--cluster_backends", default="faiss",
                       help="comma-separated k-means backends (faiss, jax)")
   parser.add_argument("--input_batches", type=int, default=20)
+  parser.add_argument("--config", default="configs/fashion_mnist.py",
+                      help="config file[:variant] of the paths part")
+  parser.add_argument("--paths", default="tfdata,device",
+                      help="input paths the paths part compares")
+  parser.add_argument("--data_dir", default=None,
+                      help="TFDS data_dir of the paths part's tf.data path")
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--output", default="benchmark.json")
@@ -287,7 +383,7 @@ def main(argv=None) -> None:
   for part in parts:
     for name, value in BENCHMARKS[part](args).items():
       results[name] = value
-      unit = "s" if name.startswith("cluster_") else UNITS[name]
+      unit = UNITS.get(name, "s")
       print(f"{name}={value:.1f} {unit}", flush=True)
   record = {"results": results, "units": UNITS,
             "device": str(jax.devices()[0].device_kind),

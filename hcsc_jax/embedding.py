@@ -1,35 +1,32 @@
 """Embeds a whole split in dataset-index order (eval mode, sharded).
 
-Every process reads its own slice, padded to the same number of batches;
-features, indices and masks are gathered so each process ends with the full
-[N, dim] array. One batch is kept in flight while the previous one is
-fetched, so the host copy overlaps the next forward pass.
+The dataset (`data.sources`) yields eval batches as global device arrays,
+padded to the same number of batches on every process; features, indices
+and masks are gathered so each process ends with the full [N, dim] array.
+One batch is kept in flight while the previous one is fetched, so the host
+copy overlaps the next forward pass.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-import jax
 import numpy as np
 
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import step as step_lib
-from hcsc_jax.data import pipeline
 
 
-def embed_split(embed_fn: Callable, params, batch_stats, builder,
-                data_config, split: str, batch_size: int, mesh,
+def embed_split(embed_fn: Callable, params, batch_stats, dataset,
+                split: str, batch_size: int, mesh,
                 description: str) -> tuple[np.ndarray, np.ndarray]:
   """(features [N, dim] float32, labels [N] int32, -1 where unlabelled).
 
-  `batch_size` is global; `data_config` is a config's `data` block.
+  `batch_size` is global; `dataset` is a `data.sources` Dataset.
   """
-  total = pipeline.num_examples(builder, split)
-  count, batches = pipeline.eval_batches(
-      builder, data_config, split, batch_size, jax.process_index(),
-      jax.process_count())
+  total = dataset.num_examples(split)
+  count, batches = dataset.eval_batches(split, batch_size, mesh)
   features = None
   labels = np.full(total, -1, np.int32)
   seen = np.zeros(total, bool)
@@ -47,10 +44,9 @@ def embed_split(embed_fn: Callable, params, batch_stats, builder,
 
   pending = None
   for batch in reporting.progress_bar(batches, count, description):
-    device = sharding.put_batch(batch, mesh)
-    current = {"features": embed_fn(params, batch_stats, device["image"]),
-               "index": device["index"], "label": device["label"],
-               "mask": device["mask"]}
+    current = {"features": embed_fn(params, batch_stats, batch["image"]),
+               "index": batch["index"], "label": batch["label"],
+               "mask": batch["mask"]}
     if pending is not None:
       collect(pending)
     pending = current
@@ -63,11 +59,11 @@ def embed_split(embed_fn: Callable, params, batch_stats, builder,
   return features, labels
 
 
-def encoder_features(model, params, batch_stats, builder, data_config,
-                     split: str, batch_size: int, mesh, output: str,
+def encoder_features(model, params, batch_stats, dataset, split: str,
+                     batch_size: int, mesh, output: str,
                      description: str) -> tuple[np.ndarray, np.ndarray]:
   """`embed_split` with an encoder's eval-mode pass: pooled `backbone`
   features or L2-normalised `head` embeddings."""
   embed = step_lib.make_embed(model, mesh, output)
-  return embed_split(embed, params, batch_stats, builder, data_config, split,
-                     batch_size, mesh, description)
+  return embed_split(embed, params, batch_stats, dataset, split, batch_size,
+                     mesh, description)

@@ -1,5 +1,12 @@
-"""Metrics, progress and run records: clu writers (TensorBoard + log lines),
-progress bars on the terminal, the resolved config and the run summary."""
+"""Metrics, progress and run records: `metrics.jsonl` plus clu writers
+(TensorBoard + log lines), progress bars on the terminal, the resolved
+config and the run summary.
+
+clu's writers and progress reports import TensorFlow; on a host without it
+(an accelerator host running the in-memory path) metrics still go to
+`metrics.jsonl` and the log, and the run says once that TensorBoard events
+are off.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,16 @@ import json
 import logging as logging_std
 import os
 import sys
-from typing import Any, Iterable
+import time
+from typing import Any, Iterable, Mapping
 
 import jax
 import numpy as np
 from absl import logging
-from clu import metric_writers
 from clu import parameter_overview
-from clu import periodic_actions
 import tqdm
+
+METRICS_FILE = "metrics.jsonl"
 
 
 # Libraries whose INFO records would drown the run's own log lines.
@@ -40,14 +48,91 @@ def is_lead_process() -> bool:
   return jax.process_index() == 0
 
 
-def create_writer(workdir: str) -> metric_writers.MetricWriter:
-  return metric_writers.create_default_writer(
-      workdir, just_logging=not is_lead_process())
+def _tensorflow_free_note(what: str) -> None:
+  logging.warning("TensorFlow is not installed, so clu's %s are off: "
+                  "metrics go to %s and the log only.", what, METRICS_FILE)
 
 
-def progress_reporter(total_steps: int, writer) -> periodic_actions.ReportProgress:
-  return periodic_actions.ReportProgress(num_train_steps=total_steps,
-                                         writer=writer, every_secs=30.0)
+class MetricsWriter:
+  """Scalars as JSON lines in `<logdir>/metrics.jsonl` (lead process), and
+  through clu's default writer (TensorBoard events, log lines) when it can
+  be imported; images go to TensorBoard only."""
+
+  def __init__(self, logdir: str):
+    self._path = os.path.join(logdir, METRICS_FILE)
+    if is_lead_process():
+      os.makedirs(logdir, exist_ok=True)
+    self._clu = None
+    try:
+      from clu import metric_writers  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      _tensorflow_free_note("TensorBoard writers")
+    else:
+      self._clu = metric_writers.create_default_writer(
+          logdir, just_logging=not is_lead_process())
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    values = {k: float(v) for k, v in scalars.items()}
+    if self._clu is not None:
+      self._clu.write_scalars(step, values)
+    else:
+      log(f"step {step}: " + ", ".join(f"{k}={v:.6g}"
+                                        for k, v in values.items()))
+    if is_lead_process():
+      with open(self._path, "a") as f:
+        f.write(json.dumps({"step": int(step), **values}) + "\n")
+
+  def write_images(self, step: int, images: Mapping[str, Any]) -> None:
+    if self._clu is not None:
+      self._clu.write_images(step, images)
+
+  def flush(self) -> None:
+    if self._clu is not None:
+      self._clu.flush()
+
+
+def create_writer(workdir: str) -> MetricsWriter:
+  return MetricsWriter(workdir)
+
+
+def read_metrics(logdir: str) -> list[dict]:
+  """The records `MetricsWriter` appended to `<logdir>/metrics.jsonl`."""
+  path = os.path.join(logdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class _Progress:
+  """Steps/s and ETA in the log every `every_secs` (clu's ReportProgress
+  without TensorFlow)."""
+
+  def __init__(self, total_steps: int, every_secs: float):
+    self.total, self.every = total_steps, every_secs
+    self.last_time, self.last_step = time.time(), None
+
+  def __call__(self, step: int) -> None:
+    now = time.time()
+    if self.last_step is None:
+      self.last_time, self.last_step = now, step
+    elif now - self.last_time >= self.every:
+      rate = (step - self.last_step) / (now - self.last_time)
+      eta = (self.total - step) / rate if rate > 0 else float("inf")
+      log(f"step {step}/{self.total}: {rate:.2f} steps/s, ETA "
+          f"{eta / 60:.1f} min")
+      self.last_time, self.last_step = now, step
+
+
+def progress_reporter(total_steps: int, writer: MetricsWriter):
+  """A callable taking the step number: progress lines (and, with clu,
+  its `ReportProgress` metrics)."""
+  try:
+    from clu import periodic_actions  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return _Progress(total_steps, every_secs=30.0)
+  return periodic_actions.ReportProgress(
+      num_train_steps=total_steps, writer=writer._clu, every_secs=30.0)  # pylint: disable=protected-access
 
 
 def progress_bar(iterable: Iterable, total: int, description: str):

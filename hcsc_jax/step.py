@@ -86,10 +86,15 @@ def augment_views(batch: dict, key: Array, spec, names) -> dict:
 
 
 def make_train_step(config, model, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, mesh,
-                    donate: bool = True) -> Callable:
-  """(state, batch) -> (state, metrics), jitted with shardings and (unless
-  `donate` is off, for benchmarks) the old state's buffers donated."""
+                    schedule: optax.Schedule, mesh, donate: bool = True,
+                    make_batch: Callable | None = None) -> Callable:
+  """(state, inputs) -> (state, metrics), jitted with shardings and (unless
+  `donate` is off, for benchmarks) the old state's buffers donated.
+
+  `inputs` is the step's batch, sharded over the mesh; or, with
+  `make_batch(inputs, step)` (the in-memory path), replicated arrays from
+  which the step makes its own batch.
+  """
   loss_config = objective_config(config)
   local_names = local_view_names(config)
   momentum = config.ema_momentum
@@ -100,10 +105,15 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
   spec = specs.from_config(config)
   view_names = ("query", "key") + local_names
 
-  def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+  def train_step(state: TrainState, inputs: dict
+                 ) -> tuple[TrainState, dict]:
     shuffle_rng, select_rng = step_keys(state)
-    if on_device:
-      batch = augment_views(batch, augment_key(state), spec, view_names)
+    if make_batch is not None:
+      batch = make_batch(inputs, state.step)
+    elif on_device:
+      batch = augment_views(inputs, augment_key(state), spec, view_names)
+    else:
+      batch = inputs
     key_params = _ema(state.key_params, state.params, momentum)
     keys, key_batch_stats = _key_embeddings(model, state, key_params,
                                             batch["key"], shuffle_rng,
@@ -157,8 +167,9 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
     return new_state.replace(step=state.step + 1), metrics
 
   replicated = sharding.replicated(mesh)
-  return jax.jit(train_step,
-                 in_shardings=(replicated, sharding.batch_sharded(mesh)),
+  inputs_sharding = (replicated if make_batch is not None
+                     else sharding.batch_sharded(mesh))
+  return jax.jit(train_step, in_shardings=(replicated, inputs_sharding),
                  out_shardings=(replicated, replicated),
                  donate_argnums=0 if donate else ())
 

@@ -3,7 +3,6 @@ checkpoint -> report (DESIGN.md), with resume, preemption and a final kNN."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 
@@ -22,7 +21,7 @@ from hcsc_jax import step as step_lib
 from hcsc_jax import validation
 from hcsc_jax import workdirs
 from hcsc_jax.checkpointing import Position
-from hcsc_jax.data import pipeline
+from hcsc_jax.data import sources
 from hcsc_jax.evals import knn
 from hcsc_jax.preemption import PreemptionWatcher
 from hcsc_jax.viz import stats as hierarchy_stats
@@ -41,24 +40,21 @@ class Run:
     validation.validate_config(config, device_count=jax.device_count(),
                                process_count=jax.process_count())
     self.mesh = sharding.make_mesh()
-    self.builder = pipeline.load_builder(config.data)
-    self.data = pipeline.TrainData(self.builder, config, jax.process_index(),
-                                   jax.process_count())
+    self.dataset = sources.open_dataset(config.data)
+    self.data = self.dataset.pretrain_input(config, self.mesh)
     validation.validate_config(config, num_examples=self.data.num_examples,
                                device_count=jax.device_count(),
                                process_count=jax.process_count())
     self.steps_per_epoch = self.data.steps_per_epoch
-    if config.max_steps_per_epoch:
-      self.steps_per_epoch = min(self.steps_per_epoch,
-                                 config.max_steps_per_epoch)
     self.model = state_lib.build_model(config)
     self.tx, self.schedule = optimizer.make_optimizer(config,
                                                       self.steps_per_epoch)
     self.checkpoints = checkpointing.Checkpointer(workdir,
                                                   config.keep_checkpoints)
     self.writer = reporting.create_writer(workdir)
-    self.train_step = step_lib.make_train_step(config, self.model, self.tx,
-                                               self.schedule, self.mesh)
+    self.train_step = step_lib.make_train_step(
+        config, self.model, self.tx, self.schedule, self.mesh,
+        make_batch=self.data.batch)
     self.push_hierarchy = step_lib.make_push_hierarchy(self.mesh)
     self.embed_head = step_lib.make_embed(self.model, self.mesh, "head")
     self.state, self.position = self._initial_state()
@@ -107,7 +103,7 @@ class Run:
     start = time.time()
     features, labels = embedding.embed_split(
         self.embed_head, self.state.key_params, self.state.key_batch_stats,
-        self.builder, self.config.data, self.config.data.train_split,
+        self.dataset, self.config.data.train_split,
         self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})")
     embedded = time.time()
     arrays = self._hierarchy_arrays(features, labels, epoch)
@@ -148,13 +144,11 @@ class Run:
     """Trains from `start_step`; returns the number of steps done in the
     epoch (less than steps_per_epoch only when preempted)."""
     steps = self.steps_per_epoch - start_step
-    batches = itertools.islice(self.data.epoch(epoch, start_step), steps)
     done, totals = start_step, None
-    device_batches = sharding.prefetch_to_device(
-        batches, self.mesh, self.config.data.get("device_prefetch", 2))
-    for batch in reporting.progress_bar(device_batches, steps,
-                                        f"epoch {epoch}"):
-      self.state, metrics = self.train_step(self.state, batch)
+    inputs = self.data.step_inputs(epoch, start_step, steps)
+    for step_inputs in reporting.progress_bar(inputs, steps,
+                                              f"epoch {epoch}"):
+      self.state, metrics = self.train_step(self.state, step_inputs)
       totals = (step_lib.zero_totals(metrics) if totals is None
                 else totals)
       totals = step_lib.accumulate(totals, metrics)
@@ -207,7 +201,7 @@ class Run:
     """The visual report's figures as TensorBoard images."""
     from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
     images = report.all_figures(
-        self.state, self.config, self.model, self.builder, self.mesh,
+        self.state, self.config, self.model, self.dataset, self.mesh,
         self.workdir, report.Options(sample=self.config.visualize_sample))
     if reporting.is_lead_process():
       self.writer.write_images(int(self.state.step), {
@@ -219,8 +213,8 @@ class Run:
     train split."""
     cfg = self.config
     train, test = (embedding.encoder_features(
-        self.model, self.state.params, self.state.batch_stats, self.builder,
-        cfg.data, split, cfg.embed_batch_size, self.mesh, "backbone",
+        self.model, self.state.params, self.state.batch_stats, self.dataset,
+        split, cfg.embed_batch_size, self.mesh, "backbone",
         f"kNN: {split}") for split in (cfg.data.train_split,
                                         cfg.data.eval_split))
     return knn.knn_accuracy(train[0], train[1], test[0], test[1],

@@ -10,10 +10,9 @@ from hcsc_jax import losses
 from hcsc_jax import models
 from hcsc_jax import objective
 from hcsc_jax import selection
-
-
-class ConfigError(ValueError):
-  """A config that cannot run; the message lists every problem found."""
+from hcsc_jax.data import in_memory
+from hcsc_jax.data import sources
+from hcsc_jax.errors import ConfigError  # pylint: disable=unused-import
 
 
 def config_problems(config, num_examples: int | None = None,
@@ -58,6 +57,19 @@ def config_problems(config, num_examples: int | None = None,
         f"{device_count} devices.")
   if config.dtype not in ("float32", "bfloat16", "float16"):
     add(f"dtype={config.dtype!r}; choose float32, bfloat16 or float16.")
+  data = config.data
+  pipeline = sources.pipeline_of(data)
+  if pipeline not in sources.PIPELINES:
+    add(f"data.pipeline={pipeline!r}; choose one of "
+        f"{list(sources.PIPELINES)}.")
+  elif pipeline == "device" and data.name not in in_memory.LOADERS:
+    add(f"data.pipeline='device' holds {sorted(in_memory.LOADERS)} in "
+        f"memory; data.name={data.name!r} needs data.pipeline='tfdata'.")
+  if data.eval_resize < data.image_size:
+    add(f"data.eval_resize={data.eval_resize} is smaller than "
+        f"data.image_size={data.image_size}: the eval transform resizes the "
+        "shorter side to eval_resize, then centre-crops image_size; set "
+        f"data.eval_resize >= {data.image_size}.")
   if len(config.augment.local_sizes) != len(config.augment.local_scales):
     add(f"augment.local_sizes has {len(config.augment.local_sizes)} entries "
         f"but augment.local_scales has {len(config.augment.local_scales)}.")

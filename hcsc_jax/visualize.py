@@ -28,7 +28,7 @@ flags.mark_flags_as_required(["workdir", "output"])
 def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
   """Writes the report; returns the path of report.html."""
   from hcsc_jax import sharding, validation, workdirs  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
   step = None
   if epoch is not None:
@@ -41,8 +41,9 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
           f"available: {sorted({p.epoch for p in positions.values()})}.")
     step = max(matching)
   state, position, config, model = workdirs.restore(workdir, step)
-  builder = pipeline.load_builder(config.data)
-  images = report.all_figures(state, config, model, builder,
+  sources.hide_accelerators_from_tensorflow(config.data)
+  dataset = sources.open_dataset(config.data)
+  images = report.all_figures(state, config, model, dataset,
                               sharding.make_mesh(),
                               workdir, report.Options(sample=sample))
   return report.write(images, output, f"HCSC hierarchy of {workdir}, "
@@ -51,8 +52,6 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
 
 def main(argv):
   del argv
-  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  pipeline.hide_accelerators_from_tf()
   from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
   try:
     path = build_report(FLAGS.workdir, FLAGS.output, FLAGS.epoch,

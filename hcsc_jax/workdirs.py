@@ -58,6 +58,25 @@ def shape_changes(saved, config) -> list[str]:
           for f in SHAPE_FIELDS if _field(saved, f) != _field(config, f)]
 
 
+def _flat(tree, prefix: str = "") -> dict:
+  out = {}
+  for name, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{name}."))
+    else:
+      out[f"{prefix}{name}"] = value
+  return out
+
+
+def config_differences(saved, config) -> list[str]:
+  """`field: saved -> new` for every config field whose value differs."""
+  old = _flat(json.loads(json.dumps(saved.to_dict(), default=list)))
+  new = _flat(json.loads(config.to_json_best_effort()))
+  return [f"{field}: {old.get(field)!r} -> {new.get(field)!r}"
+          for field in sorted(set(old) | set(new))
+          if old.get(field) != new.get(field)]
+
+
 def save_run_info(workdir: str, num_examples: int) -> None:
   """What restoring the state needs beyond the config (the dataset size
   fixes the shape of the hierarchy's assignment arrays)."""

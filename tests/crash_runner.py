@@ -1,7 +1,10 @@
 """Child process for the crash tests: the smoke pre-training on mock data,
 dying at a chosen point.
 
-  python -m tests.crash_runner <workdir> <event> <n>
+  python -m tests.crash_runner <workdir> <event> <n> [<idx source dir>]
+
+With an idx source dir the run takes the in-memory device path on those
+files; without, the tf.data path on mock data.
 
 events: `step` (SIGKILL while the n-th train step runs), `embed` (SIGKILL
 after the n-th embedding batch is dispatched), `cluster` (SIGKILL after the
@@ -73,11 +76,19 @@ def _install(event: str, n: int) -> None:
 
 def main() -> None:
   workdir, event, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+  source = sys.argv[4] if len(sys.argv) > 4 else None
+  import contextlib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import train  # pylint: disable=g-import-not-at-top
-  from tests.trainer_fixtures import mock_fashion_mnist, smoke_config  # pylint: disable=g-import-not-at-top
+  from tests import trainer_fixtures  # pylint: disable=g-import-not-at-top
   _install(event, n)
-  with mock_fashion_mnist():
-    summary = train.train_and_evaluate(smoke_config(), workdir)
+  if source:
+    config = trainer_fixtures.device_smoke_config(source)
+    data = contextlib.nullcontext()
+  else:
+    config = trainer_fixtures.smoke_config()
+    data = trainer_fixtures.mock_fashion_mnist()
+  with data:
+    summary = train.train_and_evaluate(config, workdir)
   if not summary.get("preempted"):
     print(train.final_line(summary), flush=True)
 

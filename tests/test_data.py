@@ -8,7 +8,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from hcsc_jax.data import augment
-from hcsc_jax.data import fashion_mnist_local
+from hcsc_jax.data import fashion_mnist_files
+from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
 from tests.trainer_fixtures import MOCK_EXAMPLES, mock_fashion_mnist, smoke_config
 
@@ -18,12 +19,11 @@ def _tiny_source(tmp_path_factory):
   """Real idx files with 40 train / 12 test images: image n is filled with n."""
   source = tmp_path_factory.mktemp("idx")
   for split, count in (("train", 40), ("test", 12)):
-    images_name, labels_name = fashion_mnist_local.FILES[split]
+    images_name, labels_name = fashion_mnist_files.FILES[split]
     images = np.repeat(np.arange(count, dtype=np.uint8)[:, None, None], 28, 1)
     images = np.repeat(images, 28, 2)
-    fashion_mnist_local.write_idx(str(source / images_name), images)
-    fashion_mnist_local.write_idx(str(source / labels_name),
-                                  np.arange(count) % 10)
+    idx.write_idx(str(source / images_name), images)
+    idx.write_idx(str(source / labels_name), np.arange(count) % 10)
   return str(source)
 
 
@@ -49,14 +49,14 @@ def test_builder_missing_source_says_how_to_install(tmp_path):
 
 def test_truncated_idx_file_is_reported(tmp_path):
   path = str(tmp_path / "broken.gz")
-  fashion_mnist_local.write_idx(path, np.zeros((4, 28, 28), np.uint8))
+  idx.write_idx(path, np.zeros((4, 28, 28), np.uint8))
   import gzip  # pylint: disable=g-import-not-at-top
   with gzip.open(path, "rb") as f:
     data = f.read()
   with gzip.open(path, "wb") as f:
     f.write(data[:-10])
   with pytest.raises(ValueError, match="truncated"):
-    fashion_mnist_local.read_idx(path)
+    idx.read_idx(path)
 
 
 def test_training_epoch_covers_each_index_once_per_process(tiny_source,
@@ -186,13 +186,14 @@ def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
   config = smoke_config()
   config.data.data_dir = str(tmp_path)
   config.data.manual_dir = tiny_source
-  builder = _FakeBuilder(pipeline.load_builder(config.data))
+  dataset = pipeline.TFDSDataset(config.data)
+  dataset.builder = _FakeBuilder(dataset.builder)
   mesh = sharding.make_mesh()
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
   with caplog.at_level("INFO"):
     features, labels = embedding.embed_split(
-        flatten, None, None, builder, config.data, "train",
-        config.embed_batch_size, mesh, "test")
+        flatten, None, None, dataset, "train", config.embed_batch_size, mesh,
+        "test")
   assert features.shape == (40, 16 * 16 * 3)
   assert labels[3] == -1 and np.all(features[3] == 0)
   assert np.all(labels[np.arange(40) != 3] >= 0)

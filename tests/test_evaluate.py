@@ -87,7 +87,7 @@ def test_subset_training_reads_exactly_the_listed_examples(tiny_source,
   config.data.data_dir = str(tmp_path)
   config.data.manual_dir = tiny_source
   builder = pipeline.load_builder(config.data)
-  labels = subsets.split_labels(builder, "train")
+  labels = pipeline.TFDSDataset(config.data).labels("train")
   np.testing.assert_array_equal(labels, np.arange(40) % 10)
   chosen = subsets.stratified_subset(labels, "10pct", seed=3)
   assert len(chosen) == 10  # one of each class (4 images per class)
@@ -136,6 +136,7 @@ def _smoke_workdir(tmp_path_factory):
 
 def _eval_config(module, *args, **overrides):
   c = module.get_config(*args)
+  c.data.pipeline = "tfdata"
   c.data.data_dir = TESTDATA
   c.data.image_size = 16
   c.data.eval_resize = 16
@@ -285,9 +286,8 @@ def test_unknown_tfds_subset_and_unlabelled_data_are_named(tmp_path):
 
   class _Unlabelled:
     name = "unlabelled_images"
-
-    class info:  # pylint: disable=invalid-name
-      features = {"image": None}
+    has_labels = False
+    feature_names = ("image",)
 
   with pytest.raises(validation.ConfigError,
                      match=r"unlabelled_images has no labels.*\['image'\]"):

@@ -13,7 +13,8 @@ import pytest
 
 from hcsc_jax import distributed
 from hcsc_jax import train
-from hcsc_jax.data import fashion_mnist_local
+from hcsc_jax.data import fashion_mnist_files
+from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
 from tests.trainer_fixtures import smoke_config
 
@@ -33,12 +34,11 @@ def _tiny_data(tmp_path_factory):
   source = tmp_path_factory.mktemp("idx")
   rng = np.random.default_rng(0)
   for split, count in (("train", 64), ("test", 16)):
-    images_name, labels_name = fashion_mnist_local.FILES[split]
-    fashion_mnist_local.write_idx(
+    images_name, labels_name = fashion_mnist_files.FILES[split]
+    idx.write_idx(
         str(source / images_name),
         rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
-    fashion_mnist_local.write_idx(str(source / labels_name),
-                                  np.arange(count) % 10)
+    idx.write_idx(str(source / labels_name), np.arange(count) % 10)
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   pipeline.load_builder(config_for(data_dir, str(source)).data)  # prepare once
   return data_dir, str(source)

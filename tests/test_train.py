@@ -18,7 +18,10 @@ from hcsc_jax import train
 from hcsc_jax import validation
 from hcsc_jax import workdirs
 from hcsc_jax.preemption import PreemptionWatcher
-from tests.trainer_fixtures import mock_fashion_mnist, smoke_config
+from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
+                                   smoke_config, write_fashion_mnist)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _params(state):
@@ -131,13 +134,71 @@ def test_resume_from_epoch_checkpoint_matches(reference_run, tmp_path):
     np.testing.assert_array_equal(got, want)
 
 
-def _child(workdir: str, event: str, n: int) -> subprocess.CompletedProcess:
-  """The smoke run in a fresh process (tests/crash_runner.py)."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = dict(os.environ, PYTHONPATH=root)
+@pytest.fixture(scope="module", name="idx_source")
+def _idx_source(tmp_path_factory):
+  return write_fashion_mnist(str(tmp_path_factory.mktemp("idx")))
+
+
+@pytest.fixture(scope="module", name="device_reference_run")
+def _device_reference_run(idx_source, tmp_path_factory):
+  """The smoke run on the in-memory device path, uninterrupted."""
+  workdir = str(tmp_path_factory.mktemp("device_uninterrupted"))
+  config = device_smoke_config(idx_source)
+  summary = train.train_and_evaluate(config, workdir)
+  return workdir, summary, train.Run(config, workdir)
+
+
+def test_device_path_runs_with_tensorflow_unimportable(idx_source, tmp_path):
+  """What an accelerator host without TensorFlow or TFDS runs."""
+  child = subprocess.run(
+      [sys.executable, "-m", "tests.no_tensorflow_runner", "hcsc_jax.main",
+       "--config=configs/fashion_mnist.py:smoke",
+       f"--workdir={tmp_path}", f"--config.data.manual_dir={idx_source}"],
+      cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+      text=True, timeout=900, check=False)
+  assert child.returncode == 0, child.stderr[-3000:]
+  assert re.search(r"final: epochs=2 knn_top1=[01]\.\d{4}", child.stdout)
+  assert "blocked modules loaded: []" in child.stdout
+  assert "TensorFlow is not installed" in child.stderr
+  with open(tmp_path / "summary.json") as f:
+    summary = json.load(f)
+  assert summary["step"] == 8 and "cluster_s" in summary["epoch_times"][1]
+  assert any('"online/knn_top1"' in line
+             for line in open(tmp_path / "metrics.jsonl"))
+
+
+def test_device_path_resumes_bitwise_after_preemption(device_reference_run,
+                                                      idx_source, tmp_path,
+                                                      monkeypatch):
+  _, summary, run = device_reference_run
+  polls = {"count": 0}
+
+  def preempt_once(self):  # pylint: disable=unused-argument
+    polls["count"] += 1
+    return polls["count"] == 7  # mid-epoch 1, after its clustering
+
+  config = device_smoke_config(idx_source)
+  monkeypatch.setattr(PreemptionWatcher, "requested", property(preempt_once))
+  first = train.train_and_evaluate(config, str(tmp_path))
+  assert first == {"preempted": True, "step": 6}
+  monkeypatch.undo()
+  resumed = train.train_and_evaluate(config, str(tmp_path))
+  finished = train.Run(config, str(tmp_path))
+  assert resumed["step"] == 8
+  for got, want in zip(_params(finished.state), _params(run.state)):
+    np.testing.assert_array_equal(got, want)
+  assert resumed["knn_top1"] == summary["knn_top1"]
+
+
+def _child(workdir: str, event: str, n: int,
+           source: str | None = None) -> subprocess.CompletedProcess:
+  """The smoke run in a fresh process (tests/crash_runner.py); on the
+  device path when `source` (idx files) is given."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
   return subprocess.run(
-      [sys.executable, "-m", "tests.crash_runner", workdir, event, str(n)],
-      cwd=root, env=env, capture_output=True, text=True, timeout=900,
+      [sys.executable, "-m", "tests.crash_runner", workdir, event, str(n)]
+      + ([source] if source else []),
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
       check=False)
 
 
@@ -148,13 +209,14 @@ def _finished_steps(workdir: str) -> list[int]:
   return sorted(int(p) for p in os.listdir(directory) if p.isdigit())
 
 
-def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(reference_run,
-                                                        tmp_path):
+def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(device_reference_run,
+                                                        idx_source, tmp_path):
   """One workdir, killed in turn during a train step, a checkpoint write,
   embedding and clustering, then preempted by a real SIGTERM; each restart
-  is the same command. Smoke run: 4 steps per epoch, clustering from epoch
-  1, checkpoints at steps 4 and 8."""
-  _, summary, run = reference_run
+  is the same command. Smoke run on the device path (the Fashion-MNIST
+  default): 4 steps per epoch, clustering from epoch 1, checkpoints at
+  steps 4 and 8."""
+  _, summary, run = device_reference_run
   workdir = str(tmp_path)
   killed = -signal.SIGKILL
   stages = [
@@ -166,14 +228,13 @@ def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(reference_run,
       ("none", 0, 0, [4, 6, 8]),
   ]
   for event, n, code, steps in stages:
-    child = _child(workdir, event, n)
+    child = _child(workdir, event, n, idx_source)
     assert child.returncode == code, (event, child.stderr[-3000:])
     assert _finished_steps(workdir) == steps, event
     if event == "sigterm":
       assert "preempted: checkpoint at step 6" in child.stdout
   assert re.search(r"final: epochs=2 knn_top1=[01]\.\d{4}", child.stdout)
-  with mock_fashion_mnist():
-    finished = train.Run(smoke_config(), workdir)
+  finished = train.Run(device_smoke_config(idx_source), workdir)
   for got, want in zip(_params(finished.state), _params(run.state)):
     np.testing.assert_array_equal(got, want)
   with open(os.path.join(workdir, "summary.json")) as f:

@@ -108,9 +108,8 @@ def test_data_without_images_is_named():
 
   class _NoImages:
     name = "tabular"
-
-    class info:  # pylint: disable=invalid-name
-      features = {"label": None, "value": None}
+    has_images = False
+    feature_names = ("label", "value")
 
   with pytest.raises(validation.ConfigError,
                      match=r"tabular has no 'image' feature.*'label', "

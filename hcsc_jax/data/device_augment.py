@@ -111,6 +111,11 @@ def augment_one(image: Array, key: Array, spec: AugmentSpec) -> Array:
     image = jnp.where(coin(keys[3], spec.blur_prob), blurred, image)
   if spec.flip_prob > 0:
     image = jnp.where(coin(keys[5], spec.flip_prob), image[:, ::-1], image)
+  return normalise(image, spec)
+
+
+def normalise(image: Array, spec: AugmentSpec) -> Array:
+  """[0, 1] float RGB -> (x - mean) / std."""
   mean = jnp.asarray(spec.mean, jnp.float32)
   std = jnp.asarray(spec.std, jnp.float32)
   return (image - mean) / std

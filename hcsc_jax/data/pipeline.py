@@ -10,16 +10,19 @@ slice's offset.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Iterator
 
+import jax
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from hcsc_jax import validation
+from hcsc_jax import sharding
 from hcsc_jax.data import augment
 from hcsc_jax.data import specs
+from hcsc_jax.errors import ConfigError
 
 LOCAL_BUILDERS = ("fashion_mnist_local",)
 
@@ -45,16 +48,16 @@ def load_builder(data_config) -> tfds.core.DatasetBuilder:
   try:
     builder = tfds.builder(name, data_dir=data_config.get("data_dir"))
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise validation.ConfigError(
+    raise ConfigError(
         f"config.data.name={name!r} is not a TFDS dataset ({e}).") from None
   except ValueError as e:  # e.g. a builder config (subset) that is unknown
     detail = " ".join(str(e).split())  # TFDS lists the configs on lines
-    raise validation.ConfigError(f"config.data.name={name!r}: {detail}") from None
+    raise ConfigError(f"config.data.name={name!r}: {detail}") from None
   if not _is_prepared(builder):
     _prepare(builder, data_config)
   for split in (data_config.train_split, data_config.eval_split):
     if split and split.split("[")[0] not in builder.info.splits:
-      raise validation.ConfigError(
+      raise ConfigError(
           f"data set {name} has no split {split!r}; it has "
           f"{sorted(builder.info.splits)}.")
   return builder
@@ -70,9 +73,9 @@ def _is_prepared(builder) -> bool:
 def _prepare(builder, data_config) -> None:
   manual_dir = data_config.get("manual_dir")
   if builder.name == "fashion_mnist_local":
-    from hcsc_jax.data import fashion_mnist_local  # pylint: disable=g-import-not-at-top
-    manual_dir = manual_dir or fashion_mnist_local.DEFAULT_SOURCE_DIR
-    fashion_mnist_local.check_source_dir(manual_dir)
+    from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
+    manual_dir = fashion_mnist_files.source_dir(manual_dir)
+    fashion_mnist_files.check_source_dir(manual_dir)
   elif builder.name.startswith("imagenet2012") and not (
       manual_dir and tf.io.gfile.exists(manual_dir)):
     raise FileNotFoundError(
@@ -139,13 +142,15 @@ class TrainData:
   config: object  # the run's ConfigDict
   process_index: int = 0
   process_count: int = 1
+  mesh: object = None  # where `step_inputs` puts the batches
+  batch = None  # the step receives finished batches (sources.Dataset)
 
   def __post_init__(self):
     data = self.config.data
     self.num_examples = num_examples(self.builder, data.train_split)
     shards = num_shards(self.config, self.process_count)
     if shards % self.process_count or self.config.batch_size % shards:
-      raise validation.ConfigError(
+      raise ConfigError(
           f"data.num_shards={shards} must be a multiple of the "
           f"{self.process_count} processes and divide batch_size="
           f"{self.config.batch_size}.")
@@ -157,6 +162,9 @@ class TrainData:
     self.local_batch = self.config.batch_size // self.process_count
     self.shard_batch = self.config.batch_size // shards
     self.steps_per_epoch = self.num_examples // self.config.batch_size
+    if self.config.get("max_steps_per_epoch"):
+      self.steps_per_epoch = min(self.steps_per_epoch,
+                                 self.config.max_steps_per_epoch)
     self.spec = specs.from_config(self.config)
     self.global_view = augment.ViewSpec(data.image_size,
                                         tuple(self.config.augment.scale))
@@ -205,6 +213,14 @@ class TrainData:
                             for key in batches[0]})
     return _as_numpy(ds, self.config.data)
 
+  def step_inputs(self, epoch: int, start_step: int, steps: int
+                  ) -> Iterator[dict]:
+    """The batches of `steps` steps from `start_step` on, copied to the
+    devices `data.device_prefetch` batches ahead of use."""
+    batches = itertools.islice(self.epoch(epoch, start_step), steps)
+    return sharding.prefetch_to_device(
+        batches, self.mesh, self.config.data.get("device_prefetch", 2))
+
 
 def _epoch_dataset(ds, transform, seed: int, epoch: int, buffer: int,
                    steps: int, batch: int, start_step: int) -> tf.data.Dataset:
@@ -242,6 +258,8 @@ class LabelledTrainData:
   subset: np.ndarray | None = None
   process_index: int = 0
   process_count: int = 1
+  mesh: object = None
+  batch = None  # the step receives finished batches (sources.Dataset)
 
   def __post_init__(self):
     data = self.data_config
@@ -267,7 +285,7 @@ class LabelledTrainData:
         for i in range(self.process_count)))
     self.steps_per_epoch = smallest // self.local_batch
     if self.steps_per_epoch < 1:
-      raise validation.ConfigError(
+      raise ConfigError(
           f"the training set has {int(member.sum())} examples, fewer than "
           f"one batch of {self.batch_size}; lower the batch size "
           "(classifier.batch_size).")
@@ -292,6 +310,12 @@ class LabelledTrainData:
                                     buffer, self.steps_per_epoch,
                                     self.local_batch, start_step),
                      self.data_config)
+
+  def step_inputs(self, epoch: int, start_step: int, steps: int
+                  ) -> Iterator[dict]:
+    batches = itertools.islice(self.epoch(epoch, start_step), steps)
+    return sharding.prefetch_to_device(
+        batches, self.mesh, self.data_config.get("device_prefetch", 2))
 
 
 def eval_batches(builder, data_config, split: str, global_batch: int,
@@ -351,3 +375,50 @@ def _pad(batch: dict, size: int) -> dict:
     out[key] = np.concatenate([value, pad]) if rows < size else value
   out["mask"] = np.arange(size) < rows
   return out
+
+
+class TFDSDataset:
+  """A TFDS data set read by tf.data (`sources.Dataset` for
+  `data.pipeline="tfdata"`)."""
+
+  def __init__(self, data_config):
+    self.data_config = data_config
+    self.builder = load_builder(data_config)
+    self.name = self.builder.name
+    features = self.builder.info.features
+    self.feature_names = tuple(sorted(features))
+    self.has_images = "image" in features
+    self.has_labels = "label" in features
+    self.num_classes = (features["label"].num_classes if self.has_labels
+                        else None)
+
+  def num_examples(self, split: str) -> int:
+    return num_examples(self.builder, split)
+
+  def labels(self, split: str) -> np.ndarray:
+    """Labels of `split` in stored order, without decoding any image."""
+    decoders = {name: tfds.decode.SkipDecoding()
+                for name in self.feature_names if name != "label"}
+    ds = self.builder.as_dataset(split=split, shuffle_files=False,
+                                 decoders=decoders)
+    return np.fromiter((int(ex["label"]) for ex in tfds.as_numpy(ds)),
+                       np.int64)
+
+  def eval_batches(self, split: str, global_batch: int, mesh):
+    count, batches = eval_batches(self.builder, self.data_config, split,
+                                  global_batch, jax.process_index(),
+                                  jax.process_count())
+    return count, (sharding.put_batch(batch, mesh) for batch in batches)
+
+  def pretrain_input(self, config, mesh) -> TrainData:
+    return TrainData(self.builder, config, jax.process_index(),
+                     jax.process_count(), mesh)
+
+  def classifier_input(self, data_config, batch_size: int, seed: int,
+                       scale, flip_prob: float, subset, mesh
+                       ) -> LabelledTrainData:
+    return LabelledTrainData(
+        self.builder, data_config, batch_size, seed, scale=tuple(scale),
+        flip_prob=flip_prob, subset=subset,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(), mesh=mesh)

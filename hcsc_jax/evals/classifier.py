@@ -23,7 +23,6 @@ from hcsc_jax import checkpointing
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax.checkpointing import Position
-from hcsc_jax.data import pipeline
 from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.preemption import PreemptionWatcher
 
@@ -75,8 +74,13 @@ def _logits(model, params, batch_stats, images, mode: str):
   return logits.astype(jnp.float32), updates["batch_stats"]
 
 
-def make_train_step(model, tx, mode: str, mesh):
-  def train_step(state: ClassifierState, batch):
+def make_train_step(model, tx, mode: str, mesh, make_batch=None):
+  """(state, inputs) -> (state, metrics); `inputs` as in the pre-training
+  step (a sharded batch, or arrays the step makes its batch from)."""
+  def train_step(state: ClassifierState, inputs):
+    batch = (inputs if make_batch is None
+             else make_batch(inputs, state.step))
+
     def loss_fn(params):
       logits, stats = _logits(model, params, state.batch_stats,
                               batch["image"], mode)
@@ -95,8 +99,9 @@ def make_train_step(model, tx, mode: str, mesh):
     return new_state, {"loss": loss, "train_top1": accuracy}
 
   replicated = sharding.replicated(mesh)
-  return jax.jit(train_step,
-                 in_shardings=(replicated, sharding.batch_sharded(mesh)),
+  inputs_sharding = (replicated if make_batch is not None
+                     else sharding.batch_sharded(mesh))
+  return jax.jit(train_step, in_shardings=(replicated, inputs_sharding),
                  out_shardings=(replicated, replicated), donate_argnums=0)
 
 
@@ -128,16 +133,13 @@ def initial_state(encoder, model, tx, num_classes: int, seed: int,
   return jax.device_put(state, sharding.replicated(mesh))
 
 
-def accuracy(model, state, builder, data_config, split: str,
-             batch_size: int, mesh) -> dict[str, float]:
+def accuracy(model, state, dataset, split: str, batch_size: int,
+             mesh) -> dict[str, float]:
   """Top-1 / top-5 over every example of `split`."""
   predict = make_predict(model, mesh)
-  count, batches = pipeline.eval_batches(builder, data_config, split,
-                                         batch_size, jax.process_index(),
-                                         jax.process_count())
+  count, batches = dataset.eval_batches(split, batch_size, mesh)
   correct1 = correct5 = total = 0
-  for batch in reporting.progress_bar(batches, count, f"evaluate {split}"):
-    device = sharding.put_batch(batch, mesh)
+  for device in reporting.progress_bar(batches, count, f"evaluate {split}"):
     top = sharding.to_host(predict(state.params, state.batch_stats,
                                    device["image"]))
     host = sharding.to_host({"label": device["label"],
@@ -151,19 +153,19 @@ def accuracy(model, state, builder, data_config, split: str,
   return {"top1": correct1 / max(total, 1), "top5": correct5 / max(total, 1)}
 
 
-def train(encoder, eval_config, mode: str, builder, num_classes: int,
-          subset, mesh, directory: str) -> dict:
+def train(encoder, eval_config, mode: str, dataset, subset, mesh,
+          directory: str) -> dict:
   """Trains (or resumes) the classifier under `directory`; returns the
   eval-split accuracy, or {'preempted': True, ...} after a SIGTERM."""
   if mode not in MODES:
     raise ValueError(f"mode={mode!r}; choose one of {list(MODES)}.")
   cfg = eval_config.classifier
+  num_classes = dataset.num_classes
   model = encoder_lib.classifier_model(encoder, num_classes,
                                        eval_config.bn_group_size)
-  data = pipeline.LabelledTrainData(
-      builder, eval_config.data, cfg.batch_size, eval_config.seed,
-      scale=tuple(cfg.scale), flip_prob=cfg.flip_prob, subset=subset,
-      process_index=jax.process_index(), process_count=jax.process_count())
+  data = dataset.classifier_input(eval_config.data, cfg.batch_size,
+                                  eval_config.seed, cfg.scale, cfg.flip_prob,
+                                  subset, mesh)
   steps = data.steps_per_epoch
   tx = make_optimizer(cfg, mode, steps)
   state = initial_state(encoder, model, tx, num_classes, eval_config.seed,
@@ -178,16 +180,16 @@ def train(encoder, eval_config, mode: str, builder, num_classes: int,
     reporting.log(f"resumed classifier from {checkpoints.directory}: "
                   f"{position}")
   writer = reporting.create_writer(directory)
-  train_step = make_train_step(model, tx, mode, mesh)
+  train_step = make_train_step(model, tx, mode, mesh, data.batch)
   watcher = PreemptionWatcher()
   try:
     for epoch in range(position.epoch, cfg.epochs):
       start = position.step_in_epoch if position.epoch == epoch else 0
       done, sums, count = start, None, 0
-      batches = data.epoch(epoch, start)
-      for batch in reporting.progress_bar(batches, steps - start,
-                                          f"{mode} epoch {epoch}"):
-        state, metrics = train_step(state, sharding.put_batch(batch, mesh))
+      inputs = data.step_inputs(epoch, start, steps - start)
+      for step_inputs in reporting.progress_bar(inputs, steps - start,
+                                                f"{mode} epoch {epoch}"):
+        state, metrics = train_step(state, step_inputs)
         sums = metrics if sums is None else jax.tree.map(jnp.add, sums,
                                                          metrics)
         done, count = done + 1, count + 1
@@ -213,15 +215,13 @@ def train(encoder, eval_config, mode: str, builder, num_classes: int,
     watcher.restore()
     writer.flush()
   checkpoints.close()
-  results = accuracy(model, state, builder, eval_config.data,
-                     eval_config.data.eval_split, eval_config.batch_size,
-                     mesh)
+  results = accuracy(model, state, dataset, eval_config.data.eval_split,
+                     eval_config.batch_size, mesh)
   writer.write_scalars(int(state.step), {f"eval/{k}": v
                                          for k, v in results.items()})
   writer.flush()
   train_examples = (len(subset) if subset is not None else
-                    pipeline.num_examples(builder,
-                                          eval_config.data.train_split))
+                    dataset.num_examples(eval_config.data.train_split))
   return dict(results, epochs=cfg.epochs, steps_per_epoch=steps,
               train_examples=int(train_examples))
 

@@ -20,40 +20,40 @@ config_flags.DEFINE_config_file("config", None, "Experiment config file.")
 flags.mark_flags_as_required(["config"])
 
 
-def _pixels(builder, config, split, mesh):
+def _pixels(dataset, config, split, mesh):
   from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
-  return embedding.embed_split(flatten, None, None, builder, config.data,
-                               split, config.embed_batch_size, mesh,
+  return embedding.embed_split(flatten, None, None, dataset, split,
+                               config.embed_batch_size, mesh,
                                f"pixels: {split}")
 
 
 def main(argv):
   del argv
-  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
-  pipeline.hide_accelerators_from_tf()
+  from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
+  sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
   from hcsc_jax import embedding, optimizer, sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
   config = FLAGS.config
   mesh = sharding.make_mesh()
-  builder = pipeline.load_builder(config.data)
+  dataset = sources.open_dataset(config.data)
   knn_args = dict(ks=tuple(config.knn.ks), temperature=config.knn.temperature,
                   chunk=config.knn.batch_size)
   splits = (config.data.train_split, config.data.eval_split)
 
-  train, test = (_pixels(builder, config, s, mesh) for s in splits)
+  train, test = (_pixels(dataset, config, s, mesh) for s in splits)
   result = knn.knn_accuracy(train[0], train[1], test[0], test[1], **knn_args)
   print(json.dumps({"baseline": "raw_pixels", **result}), flush=True)
 
   model = state_lib.build_model(config)
   tx, _ = optimizer.make_optimizer(config, 1)
   state = state_lib.create_train_state(
-      config, model, tx, pipeline.num_examples(builder, splits[0]), mesh)
+      config, model, tx, dataset.num_examples(splits[0]), mesh)
   embed = step_lib.make_embed(model, mesh, "backbone")
   train, test = (embedding.embed_split(embed, state.params, state.batch_stats,
-                                       builder, config.data, s,
+                                       dataset, s,
                                        config.embed_batch_size, mesh,
                                        f"random encoder: {s}")
                  for s in splits)

@@ -13,7 +13,7 @@ from hcsc_jax import embedding
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import validation
-from hcsc_jax.data import pipeline
+from hcsc_jax.data import sources
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import encoder as encoder_lib
@@ -74,18 +74,19 @@ def _check_same_start(directory: str, encoder, cfg) -> None:
       json.dump(record, f)
 
 
-def _features(encoder, builder, cfg, split, mesh):
+def _features(encoder, dataset, cfg, split, mesh):
   return embedding.encoder_features(
-      encoder.model, encoder.params, encoder.batch_stats, builder, cfg.data,
-      split, cfg.batch_size, mesh, cfg.features, f"features: {split}")
+      encoder.model, encoder.params, encoder.batch_stats, dataset, split,
+      cfg.batch_size, mesh, cfg.features, f"features: {split}")
 
 
-def _subset(cfg, builder, directory: str):
+def _subset(cfg, dataset, directory: str):
   """Dataset indices to train on, or None for the whole split."""
   name = cfg.classifier.subset
   if not name:
     return None
-  labels = subsets.split_labels(builder, cfg.data.train_split)
+  subsets.require_labels(dataset, "a label subset")
+  labels = dataset.labels(cfg.data.train_split)
   chosen = subsets.stratified_subset(labels, name, cfg.seed)
   if reporting.is_lead_process():
     os.makedirs(directory, exist_ok=True)
@@ -103,14 +104,14 @@ def evaluate(cfg, workdir: str) -> dict:
                                  + "\n  ".join(problems))
   mesh = sharding.make_mesh()
   encoder = encoder_lib.load(cfg, workdir)
-  builder = pipeline.load_builder(cfg.data)
-  subsets.require_labels(builder, cfg.protocol)
+  dataset = sources.open_dataset(cfg.data)
+  subsets.require_labels(dataset, cfg.protocol)
   name = result_name(cfg)
   directory = classifier.directory_for(workdir, name)
   reporting.log(f"evaluating {encoder.source} with {cfg.protocol}")
   if cfg.protocol == "knn":
-    train = _features(encoder, builder, cfg, cfg.data.train_split, mesh)
-    test = _features(encoder, builder, cfg, cfg.data.eval_split, mesh)
+    train = _features(encoder, dataset, cfg, cfg.data.train_split, mesh)
+    test = _features(encoder, dataset, cfg, cfg.data.eval_split, mesh)
     metrics = knn.knn_accuracy(train[0], train[1], test[0], test[1],
                                ks=tuple(cfg.knn.ks),
                                temperature=cfg.knn.temperature,
@@ -118,7 +119,7 @@ def evaluate(cfg, workdir: str) -> dict:
                                train_chunk=cfg.knn.train_chunk)
     metrics["top1"] = metrics["knn_top1"]
   elif cfg.protocol == "clustering":
-    features, labels = _features(encoder, builder, cfg,
+    features, labels = _features(encoder, dataset, cfg,
                                  cfg.clustering.split, mesh)
     c = cfg.clustering
     metrics = cluster_quality.scores(features, labels,
@@ -126,11 +127,9 @@ def evaluate(cfg, workdir: str) -> dict:
                                      nredo=c.nredo, seed=c.seed)
   else:
     _check_same_start(directory, encoder, cfg)
-    num_classes = builder.info.features["label"].num_classes
     metrics = classifier.train(encoder, cfg, CLASSIFIER_MODES[cfg.protocol],
-                               builder, num_classes,
-                               _subset(cfg, builder, directory), mesh,
-                               directory)
+                               dataset, _subset(cfg, dataset, directory),
+                               mesh, directory)
     if metrics.get("preempted"):
       return dict(metrics, protocol=cfg.protocol, name=name)
   result = {"protocol": cfg.protocol, "name": name,

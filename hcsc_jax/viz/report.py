@@ -22,8 +22,7 @@ import numpy as np
 from hcsc_jax import selection
 from hcsc_jax import sharding
 from hcsc_jax import step as step_lib
-from hcsc_jax import validation
-from hcsc_jax.data import pipeline
+from hcsc_jax.errors import ConfigError
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
 
@@ -48,28 +47,25 @@ class Sample:
 
 def require_hierarchy(state, config, where: str) -> None:
   if not bool(np.asarray(state.hierarchy_active)):
-    raise validation.ConfigError(
+    raise ConfigError(
         f"{where} has no clustering yet: the hierarchy is built from epoch "
         f"{config.warmup_epochs} on (warmup_epochs={config.warmup_epochs}), "
         f"so the first checkpoint with one is written after epoch "
         f"{config.warmup_epochs} (--epoch={config.warmup_epochs + 1}).")
 
 
-def load_sample(state, config, model, builder, mesh, count: int) -> Sample:
-  if "image" not in builder.info.features:
-    raise validation.ConfigError(
-        f"data set {builder.name} has no 'image' feature (features: "
-        f"{sorted(builder.info.features)}); there is nothing to show.")
+def load_sample(state, config, model, dataset, mesh, count: int) -> Sample:
+  if not dataset.has_images:
+    raise ConfigError(
+        f"data set {dataset.name} has no 'image' feature (features: "
+        f"{list(dataset.feature_names)}); there is nothing to show.")
   embed = step_lib.make_embed(model, mesh, "head")
-  _, batches = pipeline.eval_batches(builder, config.data,
-                                     config.data.train_split,
-                                     config.embed_batch_size,
-                                     jax.process_index(), jax.process_count())
+  _, batches = dataset.eval_batches(config.data.train_split,
+                                    config.embed_batch_size, mesh)
   mean, std = np.asarray(config.data.mean), np.asarray(config.data.std)
   parts = []
   needed = -(-count // config.embed_batch_size)  # same on every process
-  for batch in itertools.islice(batches, needed):
-    device = sharding.put_batch(batch, mesh)
+  for device in itertools.islice(batches, needed):
     host = sharding.to_host({
         "features": embed(state.key_params, state.key_batch_stats,
                           device["image"]),
@@ -151,11 +147,11 @@ def embedding_map(state, sample: Sample, options: Options) -> bytes:
                                sample.labels[:n])
 
 
-def all_figures(state, config, model, builder, mesh, workdir: str,
+def all_figures(state, config, model, dataset, mesh, workdir: str,
                 options: Options) -> dict[str, bytes]:
   """{file name: PNG bytes} of every figure."""
   require_hierarchy(state, config, workdir)
-  sample = load_sample(state, config, model, builder, mesh, options.sample)
+  sample = load_sample(state, config, model, dataset, mesh, options.sample)
   out = {f"chain_{i}.png": image for i, image in
          enumerate(prototype_chains(state, sample, options))}
   out["selection.png"] = selection_at_work(state, sample, options)

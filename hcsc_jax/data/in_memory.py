@@ -1,0 +1,235 @@
+"""The in-memory input path (`data.pipeline="device"`): a small data set's
+uint8 images are placed on the devices once, and every batch is made there.
+
+A train step receives the epoch's example order (a permutation drawn from
+the run's seed and the epoch) and the epoch's key; it slices its indices by
+its step number, gathers the images and cuts and augments the views
+(`device_views`). Batch order and augmentation are pure functions of seed
+and step, so a resumed run repeats them exactly, and nothing runs on the
+host between steps. Evaluation batches (embedding for clustering, kNN,
+classifier accuracy) come from the same arrays.
+
+No TensorFlow anywhere on this path: data are read straight from their
+files (Fashion-MNIST: the idx files of Debian's `dataset-fashion-mnist`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Callable, Iterator, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hcsc_jax import sharding
+from hcsc_jax.data import device_crop
+from hcsc_jax.data import device_views
+from hcsc_jax.data import fashion_mnist_files
+from hcsc_jax.data import specs
+from hcsc_jax.data.specs import AugmentSpec, ViewSpec
+from hcsc_jax.errors import ConfigError
+
+Array = jax.Array
+_ORDER_TAG = 0x6F726472   # "ordr"
+_VIEWS_TAG = 0x76696577   # "view"
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  images: np.ndarray   # [N, H, W, C] uint8
+  labels: np.ndarray   # [N] int32
+
+
+def _fashion_mnist(data_config) -> tuple[dict[str, Split], tuple[str, ...]]:
+  directory = fashion_mnist_files.source_dir(data_config.get("manual_dir"))
+  fashion_mnist_files.check_source_dir(directory)
+  splits = {}
+  for name in fashion_mnist_files.FILES:
+    images, labels = fashion_mnist_files.read_split(directory, name)
+    splits[name] = Split(images[..., None], labels.astype(np.int32))
+  return splits, fashion_mnist_files.CLASS_NAMES
+
+
+LOADERS: dict[str, Callable] = {"fashion_mnist_local": _fashion_mnist}
+
+
+def epoch_key(seed: int, epoch: int, tag: int = _VIEWS_TAG) -> np.ndarray:
+  """Raw key data of one epoch's draws (host side, tiny)."""
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), tag),
+                           epoch)
+  return np.asarray(jax.random.key_data(key))
+
+
+class InMemoryDataset:
+  """A data set held as arrays; implements the `sources.Dataset` calls."""
+
+  has_images = True
+  has_labels = True
+  feature_names = ("image", "label")
+
+  def __init__(self, data_config):
+    self.name = data_config.name
+    if self.name not in LOADERS:
+      raise ConfigError(
+          f"data.pipeline='device' reads {sorted(LOADERS)} from their files; "
+          f"data.name={self.name!r} goes through tf.data "
+          "(--config.data.pipeline=tfdata).")
+    self.data_config = data_config
+    self.splits, self.class_names = LOADERS[self.name](data_config)
+    self.num_classes = len(self.class_names)
+    for field in ("train_split", "eval_split"):
+      split = data_config.get(field)
+      if split and split not in self.splits:
+        raise ConfigError(
+            f"data.{field}={split!r}: {self.name} has the splits "
+            f"{sorted(self.splits)} (the device path takes whole splits).")
+    self.spec = AugmentSpec(mean=tuple(data_config.mean),
+                            std=tuple(data_config.std))
+    self._on_device: dict[tuple, dict[str, Array]] = {}
+
+  def num_examples(self, split: str) -> int:
+    return int(self.splits[split].labels.shape[0])
+
+  def labels(self, split: str) -> np.ndarray:
+    return self.splits[split].labels
+
+  def device_arrays(self, split: str, mesh) -> dict[str, Array]:
+    """{'images', 'labels'} of `split`, replicated on the mesh (placed
+    once; every process holds the whole split)."""
+    key = (split, id(mesh))
+    if key not in self._on_device:
+      replicated = sharding.replicated(mesh)
+      self._on_device[key] = {
+          name: jax.make_array_from_callback(
+              value.shape, replicated, lambda index, v=value: v[index])
+          for name, value in (("images", self.splits[split].images),
+                              ("labels", self.splits[split].labels))}
+    return self._on_device[key]
+
+  def eval_batches(self, split: str, global_batch: int, mesh
+                   ) -> tuple[int, Iterator[dict[str, Array]]]:
+    """(count, iterator) of eval-transformed batches on the devices:
+    'image', 'label', 'index', 'mask' (0 on the padding of the last)."""
+    arrays = self.device_arrays(split, mesh)
+    total = self.num_examples(split)
+    count = math.ceil(total / global_batch)
+    height, width = self.splits[split].images.shape[1:3]
+    make = _eval_batch_fn(mesh, global_batch, total, height, width,
+                          self.data_config.eval_resize,
+                          self.data_config.image_size, self.spec)
+    return count, (make(arrays, np.int32(i * global_batch))
+                   for i in range(count))
+
+  def pretrain_input(self, config, mesh) -> "DeviceInput":
+    views = {"query": ViewSpec(config.data.image_size,
+                               tuple(config.augment.scale)),
+             "key": ViewSpec(config.data.image_size,
+                             tuple(config.augment.scale))}
+    for i, (size, scale) in enumerate(zip(config.augment.local_sizes,
+                                          config.augment.local_scales)):
+      views[f"local_{i}"] = ViewSpec(size, tuple(scale))
+    return DeviceInput(
+        self.device_arrays(config.data.train_split, mesh), None,
+        config.batch_size, config.seed, views, specs.from_config(config),
+        mesh, config.get("max_steps_per_epoch"), with_labels=False)
+
+  def classifier_input(self, data_config, batch_size: int, seed: int,
+                       scale, flip_prob: float, subset, mesh
+                       ) -> "DeviceInput":
+    spec = AugmentSpec(jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0,
+                       flip_prob=flip_prob, mean=tuple(data_config.mean),
+                       std=tuple(data_config.std))
+    return DeviceInput(
+        self.device_arrays(data_config.train_split, mesh), subset,
+        batch_size, seed, {"image": ViewSpec(data_config.image_size,
+                                             tuple(scale))},
+        spec, mesh, None, with_labels=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_batch_fn(mesh, batch: int, total: int, height: int, width: int,
+                   resize: int, crop: int, spec: AugmentSpec):
+  rows, cols = device_crop.eval_matrices(height, width, resize, crop)
+  batch_sharded = sharding.batch_sharded(mesh)
+
+  def make(arrays, start):
+    index = start + jnp.arange(batch, dtype=jnp.int32)
+    index = jax.lax.with_sharding_constraint(index, batch_sharded)
+    safe = jnp.minimum(index, total - 1)
+    images = device_views.eval_views(arrays["images"][safe], rows, cols,
+                                     spec)
+    return {"image": images, "label": arrays["labels"][safe],
+            "index": index, "mask": index < total}
+
+  return jax.jit(make, out_shardings=batch_sharded)
+
+
+class DeviceInput:
+  """Training batches made inside the jitted step from device arrays.
+
+  `epoch_inputs(epoch)` is what the step receives (the arrays, the epoch's
+  order and key); `batch(inputs, step)` is traced inside the step and
+  returns the views (and 'index', and 'label' for classifiers) of global
+  step `step`. An epoch takes `steps_per_epoch` whole batches of the order.
+  """
+
+  def __init__(self, arrays: dict[str, Array], subset, batch_size: int,
+               seed: int, views: Mapping[str, ViewSpec], spec: AugmentSpec,
+               mesh, max_steps: int | None, with_labels: bool):
+    self.arrays = arrays
+    self.members = (None if subset is None
+                    else np.asarray(subset, np.int32))
+    self.num_examples = (int(arrays["labels"].shape[0])
+                         if self.members is None else len(self.members))
+    self.batch_size, self.seed = batch_size, seed
+    self.views, self.spec, self.mesh = dict(views), spec, mesh
+    self.with_labels = with_labels
+    self.steps_per_epoch = self.num_examples // batch_size
+    if max_steps:
+      self.steps_per_epoch = min(self.steps_per_epoch, max_steps)
+    if self.steps_per_epoch < 1:
+      raise ConfigError(
+          f"the training set has {self.num_examples} examples, fewer than "
+          f"one batch of {batch_size}; lower the batch size.")
+    replicated = sharding.replicated(mesh)
+    members = (None if self.members is None else
+               jax.device_put(self.members, replicated))
+    count = self.num_examples
+
+    def order(key_data):
+      permutation = jax.random.permutation(
+          jax.random.wrap_key_data(key_data), count).astype(jnp.int32)
+      return permutation if members is None else members[permutation]
+    self._order = jax.jit(order, out_shardings=replicated)
+
+  def epoch_inputs(self, epoch: int) -> dict[str, Array]:
+    replicated = sharding.replicated(self.mesh)
+    return {**self.arrays,
+            "order": self._order(epoch_key(self.seed, epoch, _ORDER_TAG)),
+            "key": jax.device_put(epoch_key(self.seed, epoch), replicated)}
+
+  def step_inputs(self, epoch: int, start_step: int, steps: int
+                  ) -> Iterator[dict[str, Array]]:
+    """What each of `steps` train steps of `epoch` receives."""
+    del start_step  # the step reads its position off its own counter
+    inputs = self.epoch_inputs(epoch)
+    return (inputs for _ in range(steps))
+
+  def batch(self, inputs: dict[str, Array], step: Array) -> dict[str, Array]:
+    step_in_epoch = step % self.steps_per_epoch
+    index = jax.lax.dynamic_slice(inputs["order"],
+                                  (step_in_epoch * self.batch_size,),
+                                  (self.batch_size,))
+    index = jax.lax.with_sharding_constraint(
+        index, sharding.batch_sharded(self.mesh))
+    key = jax.random.fold_in(jax.random.wrap_key_data(inputs["key"]),
+                             step_in_epoch)
+    out = device_views.train_views(inputs["images"][index], key, self.views,
+                                   self.spec)
+    out["index"] = index
+    if self.with_labels:
+      out["label"] = inputs["labels"][index]
+    return out

@@ -1,0 +1,87 @@
+r"""Seeds study: every variant pre-trained with every seed, evaluated, and
+summarised as mean +- std per variant and paired differences with 95%
+intervals, so a comparison says whether it is separated from seed noise.
+
+  python -m hcsc_jax.study --config=configs/fashion_mnist.py --seeds=3 \
+      --variants=hcsc,mocov2 --workdir=workdirs/study \
+      [--protocols=knn,linear] [--baseline=mocov2] [--config.<field>=<v>]
+
+Runs live in <workdir>/<variant>/seed_<s>/ (ordinary pre-training workdirs);
+rerunning the command resumes an interrupted run and skips finished runs
+and evaluations. The table goes to stdout, <workdir>/study.md and
+<workdir>/study.json. Variants: see `hcsc_jax.variants`.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Pre-training config file.",
+                                lock_config=False)
+flags.DEFINE_string("workdir", None, "Folder of the study's runs.")
+flags.DEFINE_integer("seeds", 3, "Seeds per variant (0, 1, ...).")
+flags.DEFINE_list("variants", ["hcsc", "mocov2"], "Variants to compare.")
+flags.DEFINE_list("protocols", ["knn", "linear"],
+                  "Evaluations per run: knn, linear, clustering.")
+flags.DEFINE_string("baseline", None, "Variant the others are compared "
+                    "with (default: mocov2 if studied, else the first).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+DATASETS = {"fashion_mnist_local": "fashion_mnist",
+            "imagenet2012": "imagenet"}
+METRICS = {"knn": "knn_top1", "linear": "top1", "clustering": "nmi"}
+
+
+def eval_config(protocol: str, run_config, seed: int):
+  """The protocol's eval config for the run's data set, inheriting the
+  run's data settings."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  dataset = DATASETS.get(run_config.data.name)
+  if dataset is None:
+    raise ValueError(f"no eval configs for data set {run_config.data.name!r};"
+                     f" known: {sorted(DATASETS)}.")
+  module = importlib.import_module(f"configs.eval.{protocol}_{dataset}")
+  cfg = module.get_config()
+  cfg.data = run_config.data
+  cfg.seed = seed
+  return cfg
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
+  sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
+  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import study_runs  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.INFO)
+  reporting.quiet_library_logs()
+  unknown = [p for p in FLAGS.protocols if p not in METRICS]
+  if unknown:
+    print(f"error: --protocols {unknown} unknown; choose from "
+          f"{sorted(METRICS)}.", file=sys.stderr)
+    sys.exit(1)
+  try:
+    table = study_runs.run_study(
+        FLAGS.config, FLAGS.workdir, FLAGS.variants, list(range(FLAGS.seeds)),
+        FLAGS.protocols, FLAGS.baseline, eval_config)
+  except (validation.ConfigError, FileNotFoundError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+  if table is None:
+    print("preempted: rerun the same command to resume the study.")
+    return
+  print(table, flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
