@@ -76,6 +76,7 @@ def get_config(arg=None):
   c.log_every = 100
   c.checkpoint_every = 1     # epochs
   c.keep_checkpoints = 3
+  c.lock_timeout_s = 600     # a workdir lock older than this is stale
   c.eval_every = 10          # epochs between online kNN evaluations; 0 = off
   c.visualize_every = 20     # epochs between TensorBoard figures; 0 = off
   c.visualize_sample = 1000  # training examples the figures use

@@ -30,12 +30,12 @@ flags.mark_flags_as_required(["workdir", "input", "output"])
 def main(argv):
   del argv
   try:
-    images = np.load(FLAGS.input, allow_pickle=False).astype(np.float32)
     from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
+    images = interop.load_embed_input(FLAGS.input)
     out = interop.embed(FLAGS.workdir, images, FLAGS.features, FLAGS.step,
                 FLAGS.batch_size)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
+  except (FileNotFoundError, ValueError, OSError) as e:
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(1)
   np.save(FLAGS.output, out)
   print(f"wrote {FLAGS.output}: {out.shape}")

@@ -9,7 +9,7 @@ copy overlaps the next forward pass.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -19,11 +19,13 @@ from hcsc_jax import step as step_lib
 
 
 def embed_split(embed_fn: Callable, params, batch_stats, dataset,
-                split: str, batch_size: int, mesh,
-                description: str) -> tuple[np.ndarray, np.ndarray]:
+                split: str, batch_size: int, mesh, description: str,
+                stop_check: Optional[Callable[[], None]] = None
+                ) -> tuple[np.ndarray, np.ndarray]:
   """(features [N, dim] float32, labels [N] int32, -1 where unlabelled).
 
-  `batch_size` is global; `dataset` is a `data.sources` Dataset.
+  `batch_size` is global; `dataset` is a `data.sources` Dataset;
+  `stop_check` is called between batches (it raises to abandon the pass).
   """
   total = dataset.num_examples(split)
   count, batches = dataset.eval_batches(split, batch_size, mesh)
@@ -44,6 +46,8 @@ def embed_split(embed_fn: Callable, params, batch_stats, dataset,
 
   pending = None
   for batch in reporting.progress_bar(batches, count, description):
+    if stop_check is not None:
+      stop_check()
     current = {"features": embed_fn(params, batch_stats, batch["image"]),
                "index": batch["index"], "label": batch["label"],
                "mask": batch["mask"]}
@@ -60,10 +64,11 @@ def embed_split(embed_fn: Callable, params, batch_stats, dataset,
 
 
 def encoder_features(model, params, batch_stats, dataset, split: str,
-                     batch_size: int, mesh, output: str,
-                     description: str) -> tuple[np.ndarray, np.ndarray]:
+                     batch_size: int, mesh, output: str, description: str,
+                     stop_check: Optional[Callable[[], None]] = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
   """`embed_split` with an encoder's eval-mode pass: pooled `backbone`
   features or L2-normalised `head` embeddings."""
   embed = step_lib.make_embed(model, mesh, output)
   return embed_split(embed, params, batch_stats, dataset, split, batch_size,
-                     mesh, description)
+                     mesh, description, stop_check)

@@ -43,18 +43,20 @@ def main(argv):
     sys.exit(1)
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.INFO)
   reporting.quiet_library_logs()
   try:
     result = protocols.evaluate(FLAGS.config, FLAGS.workdir)
-  except (validation.ConfigError, FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
+  except cli.user_errors() + (ValueError,) as e:
+    print(cli.error_line(e), file=sys.stderr, flush=True)
     sys.exit(1)
   print(json.dumps(result, sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.exit_on_unknown_overrides()
   app.run(main)

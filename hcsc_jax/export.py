@@ -35,8 +35,8 @@ def main(argv):
   try:
     from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
     interop.export(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step)
-  except (FileNotFoundError, ValueError, RuntimeError) as e:
-    print(f"error: {e}", file=sys.stderr)
+  except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(1)
   print(f"wrote {FLAGS.output} ({FLAGS.format})")
 

@@ -40,8 +40,8 @@ def main(argv):
     from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
     config = interop.import_checkpoint(FLAGS.checkpoint, FLAGS.workdir, FLAGS.config,
                                FLAGS.num_examples)
-  except (FileNotFoundError, ValueError, RuntimeError) as e:
-    print(f"error: {e}", file=sys.stderr)
+  except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(1)
   print(f"imported {FLAGS.checkpoint} ({config.arch}, width {config.width}) "
         f"into {FLAGS.workdir}")

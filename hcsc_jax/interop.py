@@ -4,6 +4,7 @@ library behind `hcsc_jax.export`, `hcsc_jax.import_torch` and
 
 import os
 import pickle
+import sys
 
 import jax
 import numpy as np
@@ -21,6 +22,8 @@ FORMATS = ("hcsc", "torchvision", "detectron2", "safetensors")
 
 
 def export(workdir: str, fmt: str, output: str, step=None) -> None:
+  if fmt not in FORMATS:
+    raise ValueError(f"format={fmt!r}; choose one of {list(FORMATS)}.")
   state, position, config, _ = workdirs.restore(workdir, step)
   tracked = int(state.step)
   if fmt == "hcsc":
@@ -44,11 +47,41 @@ def export(workdir: str, fmt: str, output: str, step=None) -> None:
     raise ValueError(f"format={fmt!r}; choose one of {list(FORMATS)}.")
 
 
+def load_embed_input(path: str) -> np.ndarray:
+  """The input array, or one line saying what the file is instead."""
+  if os.path.isdir(path):
+    raise ValueError(f"--input={path} is a folder; pass one .npy file holding "
+                     "an NHWC batch (numpy.save).")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"--input={path} does not exist.")
+  try:
+    images = np.load(path, allow_pickle=False)
+  except (ValueError, OSError) as e:
+    raise ValueError(
+        f"--input={path} is not a NumPy .npy array ({' '.join(str(e).split())}"
+        "); save the already-normalised NHWC float32 batch with "
+        "numpy.save.") from None
+  if not isinstance(images, np.ndarray) or not np.issubdtype(images.dtype,
+                                                               np.number):
+    raise ValueError(f"--input={path} does not hold a numeric array.")
+  if images.dtype == np.uint8:
+    print(f"warning: --input={path} is uint8: the encoder expects images "
+          "already normalised with the training mean/std; embedding the "
+          "values as given.", file=sys.stderr)
+  return images.astype(np.float32)
+
+
 def embed(workdir: str, images: np.ndarray, features: str = "backbone",
           step=None, batch_size: int = 256) -> np.ndarray:
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f"input must be NHWC with 3 channels, got shape "
                      f"{images.shape}.")
+  if images.shape[0] == 0:
+    raise ValueError("the input holds no images (0 rows).")
+  if not np.all(np.isfinite(images)):
+    raise ValueError(f"the input holds {int(np.sum(~np.isfinite(images)))} "
+                     "NaN or infinite values; embed only finite, normalised "
+                     "images.")
   state, _, _, model = workdirs.restore(workdir, step)
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   apply = jax.jit(lambda v, x: model.apply(v, x, train=False,
@@ -95,9 +128,20 @@ def load_encoder(state_dict, params, batch_stats, source):
   return loaded["params"], loaded["batch_stats"]
 
 
+def _require_new_workdir(workdir: str) -> None:
+  """import_torch creates a workdir; it never writes over a run."""
+  if os.path.isdir(workdir) and os.listdir(workdir):
+    held = sorted(os.listdir(workdir))
+    raise ValueError(
+        f"--workdir={workdir} is not empty (it holds {held[:6]}"
+        f"{' ...' if len(held) > 6 else ''}); import_torch writes only into "
+        "a new or empty workdir, so choose another.")
+
+
 def import_checkpoint(path: str, workdir: str, config, num_examples: int):
   from hcsc_jax import checkpointing, optimizer, reporting, sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
+  _require_new_workdir(workdir)
   parts = torch_format.split_checkpoint(torch_format.load_pth(path), path)
   for field, value in infer_architecture(parts["query"]).items():
     config[field] = value

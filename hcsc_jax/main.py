@@ -32,21 +32,22 @@ def main(argv):
     sys.exit(1)
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
-  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.INFO)
   reporting.quiet_library_logs()
   try:
     summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (validation.ConfigError, FileNotFoundError, OSError,
-          train.NonFiniteLossError) as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
+  except cli.user_errors() + (train.NonFiniteLossError,) as e:
+    print(cli.error_line(e), file=sys.stderr, flush=True)
     sys.exit(1)
   if summary.get("preempted"):
-    return
+    cli.exit_after_preemption()
   print(train.final_line(summary), flush=True)
 
 
 if __name__ == "__main__":
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.exit_on_unknown_overrides()
   app.run(main)

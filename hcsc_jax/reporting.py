@@ -182,3 +182,9 @@ def save_config(config, workdir: str) -> None:
 def log(message: str) -> None:
   if is_lead_process():
     logging.info(message)
+
+
+def warn(message: str) -> None:
+  """A line the user must not miss (also on stderr without absl's INFO)."""
+  if is_lead_process():
+    logging.warning(message)

@@ -60,8 +60,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import study_runs  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.INFO)
   reporting.quiet_library_logs()
@@ -74,14 +74,16 @@ def main(argv):
     table = study_runs.run_study(
         FLAGS.config, FLAGS.workdir, FLAGS.variants, list(range(FLAGS.seeds)),
         FLAGS.protocols, FLAGS.baseline, eval_config)
-  except (validation.ConfigError, FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
+  except cli.user_errors() + (ValueError,) as e:
+    print(cli.error_line(e), file=sys.stderr, flush=True)
     sys.exit(1)
   if table is None:
     print("preempted: rerun the same command to resume the study.")
-    return
+    cli.exit_after_preemption()
   print(table, flush=True)
 
 
 if __name__ == "__main__":
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.exit_on_unknown_overrides()
   app.run(main)

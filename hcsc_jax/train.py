@@ -3,6 +3,7 @@ checkpoint -> report (DESIGN.md), with resume, preemption and a final kNN."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -22,8 +23,11 @@ from hcsc_jax import validation
 from hcsc_jax import workdirs
 from hcsc_jax.checkpointing import Position
 from hcsc_jax.data import sources
+from hcsc_jax import workdir_lock
 from hcsc_jax.evals import knn
+from hcsc_jax.preemption import Preempted
 from hcsc_jax.preemption import PreemptionWatcher
+from hcsc_jax.preemption import run_interruptible
 from hcsc_jax.viz import stats as hierarchy_stats
 
 
@@ -34,8 +38,11 @@ class NonFiniteLossError(RuntimeError):
 class Run:
   """Everything one pre-training run holds while it trains."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str,
+               watcher: PreemptionWatcher | None = None):
     self.config, self.workdir = config, workdir
+    self.watcher = watcher
+    self.started = time.time()
     workdirs.check_writable(workdir)
     validation.validate_config(config, device_count=jax.device_count(),
                                process_count=jax.process_count())
@@ -57,7 +64,9 @@ class Run:
         make_batch=self.data.batch)
     self.push_hierarchy = step_lib.make_push_hierarchy(self.mesh)
     self.embed_head = step_lib.make_embed(self.model, self.mesh, "head")
+    self.damaged: list[checkpointing.Damage] = []
     self.state, self.position = self._initial_state()
+    self.resumed_from = int(self.state.step)
     self.epoch_times: list[dict] = []
     self.online: list[dict] = []  # online kNN results of this invocation
     self.skipped_steps = 0          # non-finite steps dropped (if allowed)
@@ -65,8 +74,10 @@ class Run:
   def _initial_state(self):
     latest = self.checkpoints.latest_step()
     if latest is not None:
-      changes = workdirs.shape_changes(workdirs.load_config(self.workdir),
-                                       self.config)
+      saved = workdirs.load_config(self.workdir)
+      changes = workdirs.shape_changes(saved, self.config)
+      if not changes:
+        workdirs.accept_resume_changes(self.workdir, saved, self.config)
       if changes and not self.config.reset_from:
         raise validation.ConfigError(
             f"the checkpoints in {self.checkpoints.directory} were written "
@@ -81,7 +92,8 @@ class Run:
     if latest is not None:
       abstract = state_lib.abstract_train_state(
           self.config, self.model, self.tx, self.data.num_examples, self.mesh)
-      state, position = self.checkpoints.restore(abstract)
+      state, position, self.damaged = self.checkpoints.restore_intact(
+          abstract, reporting.warn)
       reporting.log(f"resumed from step {int(state.step)} in "
                     f"{self.checkpoints.directory}: {position}")
       return state, position
@@ -98,13 +110,36 @@ class Run:
       workdirs.save_run_info(self.workdir, self.data.num_examples)
     return state, Position()
 
+  def _stop_check(self):
+    """Raises Preempted on SIGTERM (single-process runs: with several
+    processes every one must stop at the same point, so long phases run to
+    their end there)."""
+    if self.watcher is not None and jax.process_count() == 1:
+      return self.watcher.check
+    return None
+
+  def _interruptible(self, fn):
+    if self._stop_check() is None:
+      return fn()
+    return run_interruptible(fn, self.watcher)
+
+  def compile_step(self) -> None:
+    """Compiles the train step ahead of its first call, interruptibly (the
+    jitted step then finds XLA's compiled executable in its cache)."""
+    if not hasattr(self.train_step, "lower"):
+      return
+    inputs = self.data.abstract_inputs()
+    self._interruptible(
+        lambda: self.train_step.lower(self.state, inputs).compile())
+
   def cluster(self, epoch: int) -> dict[str, float]:
     """Embeds the train split with the key encoder, clusters, pushes."""
     start = time.time()
     features, labels = embedding.embed_split(
         self.embed_head, self.state.key_params, self.state.key_batch_stats,
         self.dataset, self.config.data.train_split,
-        self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})")
+        self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})",
+        self._stop_check())
     embedded = time.time()
     arrays = self._hierarchy_arrays(features, labels, epoch)
     clustered = time.time()
@@ -123,12 +158,14 @@ class Run:
     kmeans = self.config.kmeans
     arrays = None
     if reporting.is_lead_process():
-      hierarchy = clustering.hierarchical_kmeans(
-          features, tuple(self.config.num_clusters),
-          self.config.objective.tau, niter=kmeans.niter, nredo=kmeans.nredo,
-          max_points_per_centroid=kmeans.max_points_per_centroid,
-          min_points_per_centroid=kmeans.min_points_per_centroid,
-          seed=kmeans.seed, backend=kmeans.get("backend", "faiss"))
+      hierarchy = self._interruptible(
+          lambda: clustering.hierarchical_kmeans(
+              features, tuple(self.config.num_clusters),
+              self.config.objective.tau, niter=kmeans.niter,
+              nredo=kmeans.nredo,
+              max_points_per_centroid=kmeans.max_points_per_centroid,
+              min_points_per_centroid=kmeans.min_points_per_centroid,
+              seed=kmeans.seed, backend=kmeans.get("backend", "faiss")))
       arrays = jax.device_get(hierarchy.to_arrays())
       hierarchy_stats.append(self.workdir, hierarchy_stats.epoch_record(
           epoch, hierarchy, jax.device_get(self.state.queue), labels))
@@ -215,8 +252,8 @@ class Run:
     train, test = (embedding.encoder_features(
         self.model, self.state.params, self.state.batch_stats, self.dataset,
         split, cfg.embed_batch_size, self.mesh, "backbone",
-        f"kNN: {split}") for split in (cfg.data.train_split,
-                                        cfg.data.eval_split))
+        f"kNN: {split}", self._stop_check())
+                   for split in (cfg.data.train_split, cfg.data.eval_split))
     return knn.knn_accuracy(train[0], train[1], test[0], test[1],
                             ks=tuple(cfg.knn.ks),
                             temperature=cfg.knn.temperature,
@@ -226,6 +263,8 @@ class Run:
 def _preempted(run: Run, position: Position) -> dict:
   run.save(position)
   run.checkpoints.close()
+  summary = _summary(run, finished=False)
+  reporting.save_json(os.path.join(run.workdir, "summary.json"), summary)
   print(f"preempted: checkpoint at step {int(run.state.step)} (epoch "
         f"{position.epoch}, step {position.step_in_epoch} of "
         f"{run.steps_per_epoch}); rerun the same command to resume.",
@@ -235,14 +274,44 @@ def _preempted(run: Run, position: Position) -> dict:
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Runs (or resumes) pre-training; returns the summary written to
-  `<workdir>/summary.json`. Exits early, checkpointed, on SIGTERM."""
-  started = time.time()
-  run = Run(config, workdir)
+  `<workdir>/summary.json`. Exits early, checkpointed, on SIGTERM.
+
+  The lead process holds the workdir's lock throughout, so a second run on
+  the same workdir is refused instead of writing beside this one.
+  """
+  workdirs.check_writable(workdir)
   watcher = PreemptionWatcher()
+  lock = None
+  try:
+    if reporting.is_lead_process():
+      lock = workdir_lock.WorkdirLock(
+          workdir, "pre-training", config.get("lock_timeout_s", 600))
+      lock.acquire()
+      _sync("lock")
+    else:
+      _sync("lock")
+      workdir_lock.require(workdir, "pre-training")
+    return _train(config, workdir, watcher)
+  finally:
+    watcher.restore()
+    if lock is not None:
+      lock.release()
+
+
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    multihost_utils.sync_global_devices(name)
+
+
+def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
+  run = Run(config, workdir, watcher)
   progress = reporting.progress_reporter(config.epochs * run.steps_per_epoch,
                                          run.writer)
   position = run.position
   try:
+    if position.epoch < config.epochs:
+      run.compile_step()
     for epoch in range(position.epoch, config.epochs):
       times = {"epoch": epoch}
       clustered = position.clustered and position.epoch == epoch
@@ -271,25 +340,59 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if (config.get("visualize_every") and bool(run.state.hierarchy_active)
           and (epoch + 1) % config.visualize_every == 0):
         run.log_figures()
+  except Preempted:  # during compilation, embedding or k-means
+    return _preempted(run, position if position.epoch < config.epochs
+                      else Position(config.epochs, 0, False))
   finally:
-    watcher.restore()
     run.checkpoints.wait()
     run.writer.flush()
 
-  summary = {"epochs": config.epochs, "step": int(run.state.step),
-             "epoch_times": run.epoch_times, "online_knn": run.online,
-             "skipped_steps": run.skipped_steps}
-  if config.knn.enabled:
-    final = run.online[-1] if run.online else {}
-    if final.get("epoch") != config.epochs - 1:  # not measured just now
-      final = run.evaluate_knn()
-    summary.update({k: v for k, v in final.items() if k != "epoch"})
-  summary["wall_s"] = time.time() - started
+  try:
+    summary = _summary(run, finished=True)
+  except Preempted:  # during the final kNN; every checkpoint is written
+    return _preempted(run, Position(config.epochs, 0, False))
   reporting.save_json(os.path.join(workdir, "summary.json"), summary)
   knn_results = {k: v for k, v in summary.items() if k.startswith("knn_")}
   if knn_results:
     run.writer.write_scalars(int(run.state.step), knn_results)
   run.checkpoints.close()
+  return summary
+
+
+def _summary(run: Run, finished: bool) -> dict:
+  """This invocation's record added to those before it: epoch times and
+  online kNN of every invocation that ended (finished or preempted), total
+  wall time, damaged checkpoints; the final kNN once finished."""
+  config = run.config
+  path = os.path.join(run.workdir, "summary.json")
+  previous = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+    if "invocations" not in previous and "wall_s" in previous:  # older file
+      previous["invocations"] = [{"wall_s": previous["wall_s"]}]
+  step = int(run.state.step)
+  invocation = {"resumed_from_step": run.resumed_from, "step": step,
+                "finished": finished,
+                "epochs_trained": [t["epoch"] for t in run.epoch_times]}
+  summary = {
+      "epochs": config.epochs, "step": step, "finished": finished,
+      "epoch_times": previous.get("epoch_times", []) + run.epoch_times,
+      "online_knn": previous.get("online_knn", []) + run.online,
+      "skipped_steps": previous.get("skipped_steps", 0) + run.skipped_steps,
+      "damaged_checkpoints": previous.get("damaged_checkpoints", []) + [
+          d.to_json() for d in run.damaged],
+      "invocations": previous.get("invocations", []) + [invocation]}
+  if config.knn.enabled and finished:
+    final = run.online[-1] if run.online else {}
+    if final.get("epoch") != config.epochs - 1:  # not measured just now
+      if previous.get("step") == step and "knn_top1" in previous:
+        final = {k: v for k, v in previous.items() if k.startswith("knn_")}
+      else:
+        final = run.evaluate_knn()
+    summary.update({k: v for k, v in final.items() if k != "epoch"})
+  invocation["wall_s"] = time.time() - run.started
+  summary["wall_s"] = sum(i["wall_s"] for i in summary["invocations"])
   return summary
 
 

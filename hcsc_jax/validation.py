@@ -28,6 +28,48 @@ def config_problems(config, num_examples: int | None = None,
                "log_every", "embed_batch_size"):
     if int(config[name]) < 1:
       add(f"{name}={config[name]} must be at least 1.")
+  for name in ("checkpoint_every", "keep_checkpoints"):
+    if int(config[name]) < 1:
+      add(f"{name}={config[name]} must be at least 1 (keep_checkpoints: how "
+          "many of the newest checkpoints stay on disk; there is no 'keep "
+          "all' value).")
+  for name, value, rule, ok in (
+      ("base_lr", config.base_lr, "> 0", config.base_lr > 0),
+      ("weight_decay", config.weight_decay, ">= 0", config.weight_decay >= 0),
+      ("sgd_momentum", config.sgd_momentum, "in [0, 1)",
+       0 <= config.sgd_momentum < 1),
+      ("ema_momentum", config.ema_momentum, "in [0, 1]",
+       0 <= config.ema_momentum <= 1),
+      ("objective.tau", config.objective.tau, "> 0", config.objective.tau > 0),
+      ("knn.temperature", config.knn.temperature, "> 0",
+       config.knn.temperature > 0),
+      ("lock_timeout_s", config.get("lock_timeout_s", 600), "> 0",
+       config.get("lock_timeout_s", 600) > 0),
+      ("kmeans.niter", config.kmeans.niter, ">= 1", config.kmeans.niter >= 1),
+      ("kmeans.nredo", config.kmeans.nredo, ">= 1", config.kmeans.nredo >= 1)):
+    if not ok:
+      add(f"{name}={value} must be {rule}.")
+  augment = config.augment
+  low, high = tuple(augment.scale)
+  if not 0 < low <= high <= 1:
+    add(f"augment.scale={tuple(augment.scale)} must satisfy 0 < low <= high "
+        "<= 1 (fractions of the image area).")
+  for name in ("jitter_prob", "grayscale_prob", "blur_prob", "flip_prob"):
+    if not 0 <= augment[name] <= 1:
+      add(f"augment.{name}={augment[name]} must be a probability in [0, 1].")
+  low, high = tuple(augment.blur_sigma)
+  if not 0 < low <= high:
+    add(f"augment.blur_sigma={tuple(augment.blur_sigma)} must satisfy "
+        "0 < low <= high.")
+  ks = tuple(config.knn.ks)
+  if not ks or min(ks) < 1:
+    add(f"knn.ks={ks} must be positive neighbour counts.")
+  elif (num_examples is not None and max(ks) > num_examples
+        and (config.knn.enabled or config.get("eval_every", 0))):
+    add(f"knn.ks={ks}: k={max(ks)} exceeds the {num_examples} training "
+        "examples; use smaller k.")
+  if config.data.image_size < 1:
+    add(f"data.image_size={config.data.image_size} must be at least 1.")
   if config.get("eval_every", 0) < 0:
     add(f"eval_every={config.eval_every} must be >= 0 (0 turns online kNN "
         "off).")

@@ -52,12 +52,12 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
 
 def main(argv):
   del argv
-  from hcsc_jax import validation  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   try:
     path = build_report(FLAGS.workdir, FLAGS.output, FLAGS.epoch,
                         FLAGS.sample)
-  except (validation.ConfigError, FileNotFoundError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
+  except cli.user_errors() + (ValueError,) as e:
+    print(cli.error_line(e), file=sys.stderr, flush=True)
     sys.exit(1)
   print(f"wrote {path}", flush=True)
 

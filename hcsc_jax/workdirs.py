@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from absl import logging
 import flax.traverse_util
@@ -77,6 +78,45 @@ def config_differences(saved, config) -> list[str]:
           if old.get(field) != new.get(field)]
 
 
+# Fields a resumed run may change: how it is run and reported, not what it
+# computes. Any other change is refused (or needs reset_from).
+RESUMABLE_FIELDS = ("log_every", "checkpoint_every", "keep_checkpoints",
+                    "eval_every", "visualize_every", "visualize_sample",
+                    "embed_batch_size", "skip_nonfinite_steps",
+                    "lock_timeout_s", "reset_from", "knn.", "kmeans.backend",
+                    "data.data_dir", "data.manual_dir", "data.threads",
+                    "data.device_prefetch", "data.cache")
+CONFIG_HISTORY = "config_history.jsonl"
+
+
+def _resumable(change: str) -> bool:
+  field = change.split(":", 1)[0]
+  return any(field == f or (f.endswith(".") and field.startswith(f))
+             for f in RESUMABLE_FIELDS)
+
+
+def accept_resume_changes(workdir: str, saved, config) -> list[str]:
+  """Refuses a resume that changes the recipe (every changed field listed);
+  bookkeeping changes are logged, written to config.json and appended to
+  config_history.jsonl. Returns the accepted changes."""
+  changes = config_differences(saved, config)
+  refused = [c for c in changes if not _resumable(c)]
+  if refused:
+    raise validation.ConfigError(
+        f"{workdir} holds a run with another recipe; resuming would mix "
+        f"two: {'; '.join(refused)}. Resume with the original values, use "
+        "another --workdir, or pass --config.reset_from=<workdir> to start a "
+        "new run from its weights.")
+  if changes and jax.process_index() == 0:
+    logging.warning("resuming %s with changed settings: %s", workdir,
+                    "; ".join(changes))
+    with open(os.path.join(workdir, CONFIG_HISTORY), "a") as f:
+      f.write(json.dumps({"time": time.time(), "changes": changes}) + "\n")
+    with open(os.path.join(workdir, CONFIG), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  return changes
+
+
 def save_run_info(workdir: str, num_examples: int) -> None:
   """What restoring the state needs beyond the config (the dataset size
   fixes the shape of the hierarchy's assignment arrays)."""
@@ -97,7 +137,9 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def restore(workdir: str, step: int | None = None):
-  """(state, position, config, model) of a workdir's checkpoint."""
+  """(state, position, config, model) of a workdir's checkpoint (the latest
+  unless `step`), verified: a damaged checkpoint or one with non-finite
+  values is named, with the newest one whose files are intact."""
   config = load_config(workdir)
   info_path = os.path.join(workdir, RUN_INFO)
   if not os.path.exists(info_path):
@@ -106,7 +148,7 @@ def restore(workdir: str, step: int | None = None):
   with open(info_path) as f:
     num_examples = json.load(f)["num_examples"]
   checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
-  available = list(checkpoints.manager.all_steps())
+  available = checkpoints.all_steps()
   if not available:
     found = sorted(os.listdir(workdir))
     raise FileNotFoundError(
@@ -115,14 +157,26 @@ def restore(workdir: str, step: int | None = None):
         "--config.checkpoint.")
   if step is not None and step not in available:
     raise ValueError(f"--step={step} has no checkpoint in "
-                     f"{checkpoints.directory}; available: {sorted(available)}.")
+                     f"{checkpoints.directory}; available: {available}.")
+  step = available[-1] if step is None else step
   mesh = sharding.make_mesh()
   model = state_lib.build_model(config)
   tx, _ = optimizer.make_optimizer(config, steps_per_epoch=1)
   abstract = state_lib.abstract_train_state(config, model, tx, num_examples,
                                             mesh)
-  state, position = checkpoints.restore(abstract, step)
+  problem, restored = checkpoints.problem(step, abstract)
+  if problem is not None:
+    intact = [s for s in available if s != step and
+              checkpointing.check_files(checkpoints.step_directory(s)) is None]
+    checkpoints.close()
+    hint = (f"the newest checkpoint with intact files is step {intact[-1]}: "
+            f"pass --step={intact[-1]}" if intact else
+            "no other checkpoint has intact files")
+    raise checkpointing.CheckpointDamagedError(
+        f"checkpoint step {step} in {checkpoints.directory} is damaged: "
+        f"{problem}; {hint}.")
   checkpoints.close()
+  state, position = restored
   return jax.device_get(state), position, config, model
 
 

@@ -13,3 +13,26 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # import. torch first, then anything that pulls in TensorFlow, is fine.
 import torch  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
 import torchvision  # pylint: disable=unused-import,g-import-not-at-top,wrong-import-position
+
+
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position,wrong-import-order
+
+
+@pytest.fixture(scope="session", name="idx_source")
+def _idx_source(tmp_path_factory):
+  """Tiny Fashion-MNIST idx files (64 train, 32 test random images)."""
+  from tests.trainer_fixtures import write_fashion_mnist  # pylint: disable=g-import-not-at-top
+  return write_fashion_mnist(str(tmp_path_factory.mktemp("idx")))
+
+
+@pytest.fixture(scope="session", name="device_reference_run")
+def _device_reference_run(idx_source, tmp_path_factory):
+  """(workdir, summary, Run holding the final state) of the smoke run on
+  the in-memory device path, uninterrupted: 2 epochs of 4 steps,
+  clustering from epoch 1, checkpoints at steps 4 and 8."""
+  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp("device_uninterrupted"))
+  config = device_smoke_config(idx_source)
+  summary = train.train_and_evaluate(config, workdir)
+  return workdir, summary, train.Run(config, workdir)

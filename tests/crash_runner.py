@@ -10,7 +10,10 @@ events: `step` (SIGKILL while the n-th train step runs), `embed` (SIGKILL
 after the n-th embedding batch is dispatched), `cluster` (SIGKILL after the
 n-th k-means level), `checkpoint` (SIGKILL in the n-th checkpoint write,
 after the files are written and before orbax's atomic rename), `sigterm`
-(a real SIGTERM during the n-th train step), `none`.
+(a real SIGTERM during the n-th train step), `sigterm_compile` (SIGTERM
+0.5 s into compiling the train step), `sigterm_embed` (SIGTERM after the
+n-th embedding batch), `sigterm_cluster` (SIGTERM after the n-th k-means
+level, from inside the k-means), `none`.
 """
 
 import os
@@ -31,8 +34,9 @@ def _dies_on(n: int, sig: int):
 def _install(event: str, n: int) -> None:
   from hcsc_jax import clustering, embedding, train  # pylint: disable=g-import-not-at-top
   from orbax.checkpoint._src.path import atomicity  # pylint: disable=g-import-not-at-top
-  sig = signal.SIGTERM if event == "sigterm" else signal.SIGKILL
+  sig = signal.SIGTERM if event.startswith("sigterm") else signal.SIGKILL
   hit = _dies_on(n, sig)
+  event = event.replace("sigterm_", "")
   if event in ("step", "sigterm"):
     make = train.step_lib.make_train_step
 
@@ -63,6 +67,14 @@ def _install(event: str, n: int) -> None:
       hit()
       return out
     clustering.kmeans = dying_kmeans
+  elif event == "compile":
+    compile_step = train.Run.compile_step
+
+    def compile_then_signal(self, *args, **kwargs):
+      import threading  # pylint: disable=g-import-not-at-top
+      threading.Timer(0.5, os.kill, (os.getpid(), sig)).start()
+      return compile_step(self, *args, **kwargs)
+    train.Run.compile_step = compile_then_signal
   elif event == "checkpoint":
     finalize = atomicity.AtomicRenameTemporaryPath.finalize
 
@@ -89,8 +101,10 @@ def main() -> None:
     data = trainer_fixtures.mock_fashion_mnist()
   with data:
     summary = train.train_and_evaluate(config, workdir)
-  if not summary.get("preempted"):
-    print(train.final_line(summary), flush=True)
+  if summary.get("preempted"):
+    from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+    cli.exit_after_preemption()  # as hcsc_jax.main does
+  print(train.final_line(summary), flush=True)
 
 
 if __name__ == "__main__":

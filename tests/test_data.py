@@ -221,3 +221,21 @@ def test_multicrop_views_have_their_sizes(tiny_source, tmp_path):
   batch = next(iter(pipeline.TrainData(builder, config).epoch(0)))
   assert batch["local_0"].shape == (8, 12, 12, 3)
   assert batch["local_1"].shape == (8, 8, 8, 3)
+
+
+def test_a_failed_preparation_is_one_line_naming_the_cause(tiny_source,
+                                                           tmp_path,
+                                                           monkeypatch):
+  def offline(self, *args, **kwargs):  # pylint: disable=unused-argument
+    raise ConnectionError("Failed to establish a new connection: [Errno -3] "
+                          "Temporary failure in name resolution")
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                      offline)
+  config = smoke_config()
+  config.data.data_dir = str(tmp_path)
+  config.data.manual_dir = tiny_source
+  with pytest.raises(pipeline.DataPreparationError,
+                     match=r"could not prepare fashion_mnist_local in .*"
+                     r"ConnectionError: Failed to establish.*may be offline"):
+    pipeline.load_builder(config.data)

@@ -19,7 +19,7 @@ from hcsc_jax import validation
 from hcsc_jax import workdirs
 from hcsc_jax.preemption import PreemptionWatcher
 from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
-                                   smoke_config, write_fashion_mnist)
+                                   smoke_config)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,7 +110,9 @@ def test_resume_after_preemption_matches_uninterrupted(reference_run,
   assert resumed["step"] == 8
   # Mid-epoch the hierarchy comes back with the state; at a boundary the
   # restarted epoch clusters as usual.
-  assert ("cluster_s" in resumed["epoch_times"][0]) == (step == 4)
+  # summary.json holds both invocations' epochs; the resumed one's is last.
+  assert resumed["epoch_times"][-1]["epoch"] == 1
+  assert ("cluster_s" in resumed["epoch_times"][-1]) == (step == 4)
   for got, want in zip(_params(finished.state), _params(run.state)):
     np.testing.assert_array_equal(got, want)
   assert resumed["knn_top1"] == summary["knn_top1"]
@@ -132,20 +134,6 @@ def test_resume_from_epoch_checkpoint_matches(reference_run, tmp_path):
     finished = train.Run(smoke_config(), workdir)
   for got, want in zip(_params(finished.state), _params(run.state)):
     np.testing.assert_array_equal(got, want)
-
-
-@pytest.fixture(scope="module", name="idx_source")
-def _idx_source(tmp_path_factory):
-  return write_fashion_mnist(str(tmp_path_factory.mktemp("idx")))
-
-
-@pytest.fixture(scope="module", name="device_reference_run")
-def _device_reference_run(idx_source, tmp_path_factory):
-  """The smoke run on the in-memory device path, uninterrupted."""
-  workdir = str(tmp_path_factory.mktemp("device_uninterrupted"))
-  config = device_smoke_config(idx_source)
-  summary = train.train_and_evaluate(config, workdir)
-  return workdir, summary, train.Run(config, workdir)
 
 
 def test_device_path_runs_with_tensorflow_unimportable(idx_source, tmp_path):
@@ -212,33 +200,41 @@ def _finished_steps(workdir: str) -> list[int]:
 def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(device_reference_run,
                                                         idx_source, tmp_path):
   """One workdir, killed in turn during a train step, a checkpoint write,
-  embedding and clustering, then preempted by a real SIGTERM; each restart
-  is the same command. Smoke run on the device path (the Fashion-MNIST
-  default): 4 steps per epoch, clustering from epoch 1, checkpoints at
-  steps 4 and 8."""
+  embedding and clustering, and sent SIGTERM while the step compiles,
+  during embedding, during k-means and during a step; each restart is the
+  same command. Smoke run on the device path (the Fashion-MNIST default):
+  4 steps per epoch, clustering from epoch 1, checkpoints at the epoch ends
+  (steps 4 and 8) and wherever a SIGTERM stops the run; 3 are kept."""
   _, summary, run = device_reference_run
   workdir = str(tmp_path)
   killed = -signal.SIGKILL
   stages = [
-      ("step", 2, killed, []),            # nothing saved yet
-      ("checkpoint", 1, killed, []),      # step 4's write never completes
-      ("embed", 2, killed, [4]),          # epoch 1's embedding
-      ("cluster", 1, killed, [4]),        # after k-means level 0
-      ("sigterm", 2, 0, [4, 6]),          # finishes step 6, saves, exits 0
+      ("sigterm_compile", 1, 0, [0]),     # checkpoint of the initial state
+      ("step", 2, killed, [0]),
+      ("checkpoint", 1, killed, [0]),     # step 4's write never completes
+      ("sigterm_embed", 1, 0, [0, 4]),    # epoch 1's embedding abandoned
+      ("cluster", 1, killed, [0, 4]),     # after k-means level 0
+      ("sigterm_cluster", 1, 0, [0, 4]),  # k-means abandoned mid-way
+      ("sigterm", 2, 0, [0, 4, 6]),       # finishes step 6, saves, exits 0
       ("none", 0, 0, [4, 6, 8]),
   ]
   for event, n, code, steps in stages:
     child = _child(workdir, event, n, idx_source)
     assert child.returncode == code, (event, child.stderr[-3000:])
     assert _finished_steps(workdir) == steps, event
-    if event == "sigterm":
-      assert "preempted: checkpoint at step 6" in child.stdout
+    if code == 0 and event != "none":
+      assert f"preempted: checkpoint at step {steps[-1]}" in child.stdout, (
+          event, child.stdout[-2000:])
   assert re.search(r"final: epochs=2 knn_top1=[01]\.\d{4}", child.stdout)
   finished = train.Run(device_smoke_config(idx_source), workdir)
   for got, want in zip(_params(finished.state), _params(run.state)):
     np.testing.assert_array_equal(got, want)
   with open(os.path.join(workdir, "summary.json")) as f:
-    assert json.load(f)["knn_top1"] == summary["knn_top1"]
+    resumed = json.load(f)
+  assert resumed["knn_top1"] == summary["knn_top1"]
+  assert len(resumed["invocations"]) >= 4  # every finished invocation
+  assert resumed["wall_s"] == pytest.approx(
+      sum(i["wall_s"] for i in resumed["invocations"]))
 
 
 def _poison_second_batch(monkeypatch):

@@ -22,6 +22,21 @@ from tests.trainer_fixtures import smoke_config
     ({"batch_size": 0, "queue_size": 0}, {}, "batch_size=0"),
     ({"kmeans.backend": "gpu"}, {}, "kmeans.backend='gpu'"),
     ({"eval_every": -1}, {}, "eval_every=-1"),
+    ({"keep_checkpoints": 0}, {}, "keep_checkpoints=0 must be at least 1"),
+    ({"checkpoint_every": 0}, {}, "checkpoint_every=0 must be at least 1"),
+    ({"base_lr": -0.06}, {}, "base_lr=-0.06 must be > 0"),
+    ({"knn.ks": (1000,)}, {"num_examples": 512},
+     "k=1000 exceeds the 512 training examples"),
+    ({"objective.tau": 0.0}, {}, "objective.tau=0.0 must be > 0"),
+    ({"augment.scale": (0.6, 0.3)}, {}, "augment.scale=\\(0.6, 0.3\\)"),
+    ({"augment.flip_prob": 1.5}, {}, "augment.flip_prob=1.5 must be a "
+     "probability"),
+    ({"ema_momentum": 1.5}, {}, "ema_momentum=1.5 must be in \\[0, 1\\]"),
+    ({"data.image_size": 64}, {}, "data.eval_resize=16 is smaller than "
+     "data.image_size=64"),
+    ({"data.pipeline": "magic"}, {}, "data.pipeline='magic'"),
+    ({"data.pipeline": "device", "data.name": "imagenet2012"}, {},
+     "needs data.pipeline='tfdata'"),
 ])
 def test_each_problem_is_named(overrides, context, message):
   config = smoke_config(**overrides)
@@ -36,11 +51,12 @@ def test_all_problems_are_listed_together():
 
 
 def test_valid_configs_pass():
-  from configs import (fashion_mnist, fashion_mnist_mocov2,  # pylint: disable=g-import-not-at-top
-                       hcsc_r50_imagenet, hcsc_r50_imagenet_multicrop,
-                       mocov2_r50_imagenet)
-  for module in (fashion_mnist, fashion_mnist_mocov2, hcsc_r50_imagenet,
-                 hcsc_r50_imagenet_multicrop, mocov2_r50_imagenet):
+  from configs import (fashion_mnist, fashion_mnist_long,  # pylint: disable=g-import-not-at-top
+                       fashion_mnist_mocov2, hcsc_r50_imagenet,
+                       hcsc_r50_imagenet_multicrop, mocov2_r50_imagenet)
+  for module in (fashion_mnist, fashion_mnist_long, fashion_mnist_mocov2,
+                 hcsc_r50_imagenet, hcsc_r50_imagenet_multicrop,
+                 mocov2_r50_imagenet):
     for arg in (None, "smoke"):
       assert validation.config_problems(module.get_config(arg)) == []
   with pytest.raises(ValueError, match="unknown config variant"):

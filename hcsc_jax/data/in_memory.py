@@ -211,6 +211,10 @@ class DeviceInput:
             "order": self._order(epoch_key(self.seed, epoch, _ORDER_TAG)),
             "key": jax.device_put(epoch_key(self.seed, epoch), replicated)}
 
+  def abstract_inputs(self) -> dict[str, Array]:
+    """What a train step receives (to compile it ahead of time)."""
+    return self.epoch_inputs(0)
+
   def step_inputs(self, epoch: int, start_step: int, steps: int
                   ) -> Iterator[dict[str, Array]]:
     """What each of `steps` train steps of `epoch` receives."""

@@ -27,6 +27,10 @@ from hcsc_jax.errors import ConfigError
 LOCAL_BUILDERS = ("fashion_mnist_local",)
 
 
+class DataPreparationError(OSError):
+  """TFDS could not build the data set (offline download, bad files)."""
+
+
 def hide_accelerators_from_tf() -> None:
   """TF only feeds data; leave every GPU/TPU to JAX."""
   for kind in ("GPU", "TPU"):
@@ -83,8 +87,16 @@ def _prepare(builder, data_config) -> None:
         f"config.data.manual_dir={manual_dir!r} does not exist: download "
         "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar into a folder "
         "and pass --config.data.manual_dir=<folder>.")
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  except (OSError, ConnectionError, tf.errors.OpError) as e:
+    raise DataPreparationError(
+        f"could not prepare {builder.name} in {builder.data_dir_root}: "
+        f"{type(e).__name__}: {' '.join(str(e).split())[:300]}. If it had to "
+        "download, this machine may be offline: prepare it where there is "
+        "a network and pass --config.data.data_dir, or give its files with "
+        "--config.data.manual_dir.") from None
 
 
 def num_examples(builder, split: str) -> int:
@@ -212,6 +224,22 @@ class TrainData:
           lambda *batches: {key: tf.concat([b[key] for b in batches], 0)
                             for key in batches[0]})
     return _as_numpy(ds, self.config.data)
+
+  def abstract_inputs(self) -> dict:
+    """Shapes, dtypes and shardings of what a train step receives (to
+    compile the step ahead of its first batch)."""
+    batch = self.config.batch_size
+    dtype = (np.uint8 if self.config.augment.get("on_device", False)
+             else np.float32)
+    placed = sharding.batch_sharded(self.mesh)
+    views = {"query": self.global_view.size, "key": self.global_view.size}
+    views.update({f"local_{i}": view.size
+                  for i, view in enumerate(self.local_views)})
+    out = {name: jax.ShapeDtypeStruct((batch, size, size, 3), dtype,
+                                      sharding=placed)
+           for name, size in views.items()}
+    out["index"] = jax.ShapeDtypeStruct((batch,), np.int32, sharding=placed)
+    return out
 
   def step_inputs(self, epoch: int, start_step: int, steps: int
                   ) -> Iterator[dict]:

@@ -22,6 +22,7 @@ import optax
 from hcsc_jax import checkpointing
 from hcsc_jax import reporting
 from hcsc_jax import sharding
+from hcsc_jax import workdir_lock
 from hcsc_jax.checkpointing import Position
 from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.preemption import PreemptionWatcher
@@ -155,10 +156,21 @@ def accuracy(model, state, dataset, split: str, batch_size: int,
 
 def train(encoder, eval_config, mode: str, dataset, subset, mesh,
           directory: str) -> dict:
-  """Trains (or resumes) the classifier under `directory`; returns the
-  eval-split accuracy, or {'preempted': True, ...} after a SIGTERM."""
+  """Trains (or resumes) the classifier under `directory`, holding that
+  directory's lock; returns the eval-split accuracy, or {'preempted':
+  True, ...} after a SIGTERM."""
   if mode not in MODES:
     raise ValueError(f"mode={mode!r}; choose one of {list(MODES)}.")
+  if not reporting.is_lead_process():
+    return _train(encoder, eval_config, mode, dataset, subset, mesh,
+                  directory)
+  with workdir_lock.WorkdirLock(directory, f"{mode} classifier training"):
+    return _train(encoder, eval_config, mode, dataset, subset, mesh,
+                  directory)
+
+
+def _train(encoder, eval_config, mode: str, dataset, subset, mesh,
+           directory: str) -> dict:
   cfg = eval_config.classifier
   num_classes = dataset.num_classes
   model = encoder_lib.classifier_model(encoder, num_classes,
@@ -176,7 +188,8 @@ def train(encoder, eval_config, mode: str, dataset, subset, mesh,
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                        sharding=x.sharding), state)
-    state, position = checkpoints.restore(abstract)
+    state, position, _ = checkpoints.restore_intact(abstract,
+                                                    reporting.warn)
     reporting.log(f"resumed classifier from {checkpoints.directory}: "
                   f"{position}")
   writer = reporting.create_writer(directory)

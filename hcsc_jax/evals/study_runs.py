@@ -34,10 +34,13 @@ def _pretrain(config, directory: str) -> dict | None:
                                           config)
     if changed:
       raise ConfigError(
-          f"{directory} finished with another config ({'; '.join(changed)}); "
-          "use another --workdir for the changed study.")
+          f"{directory} holds a run with another config "
+          f"({'; '.join(changed)}); use another --workdir for the changed "
+          "study.")
     with open(path) as f:
-      return json.load(f)
+      summary = json.load(f)
+    if summary.get("finished", True):
+      return summary
   summary = train.train_and_evaluate(config, directory)
   return None if summary.get("preempted") else summary
 

@@ -1,0 +1,120 @@
+"""Start-up shared by the command lines: config overrides checked before
+absl parses them, and the errors that end a command with one line.
+
+ml_collections reports an unknown `--config.<field>` as three chained
+tracebacks ending in AttributeError; `exit_on_unknown_overrides` reads the
+config file first and names the field and the closest valid one instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import sys
+from typing import Sequence
+
+
+def _load(path: str):
+  name, _, arg = path.partition(":")
+  if not os.path.exists(name):
+    raise FileNotFoundError(f"--config={path}: {name} does not exist.")
+  spec = importlib.util.spec_from_file_location("cli_config", name)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def _fields(config, prefix: str = "") -> list[str]:
+  out = []
+  for name in config.keys():
+    value = config[name]
+    dotted = f"{prefix}{name}"
+    out.append(dotted)
+    if hasattr(value, "keys") and not isinstance(value, dict):
+      out.extend(_fields(value, dotted + "."))
+  return out
+
+
+def _exists(config, dotted: str) -> bool:
+  node = config
+  for name in dotted.split("."):
+    if not hasattr(node, "keys") or name not in node.keys():
+      return False
+    node = node[name]
+  return True
+
+
+def unknown_overrides(argv: Sequence[str], flag: str = "config"
+                      ) -> list[str]:
+  """One line per `--<flag>.<field>` naming a field the config lacks."""
+  path, overrides = None, []
+  for i, arg in enumerate(argv):
+    if arg.startswith(f"--{flag}="):
+      path = arg.split("=", 1)[1]
+    elif arg == f"--{flag}" and i + 1 < len(argv):
+      path = argv[i + 1]
+    elif arg.startswith(f"--{flag}."):
+      overrides.append(arg[len(flag) + 3:].split("=", 1)[0])
+  if path is None or not overrides:
+    return []
+  config = _load(path)
+  fields = _fields(config)
+  problems = []
+  for dotted in overrides:
+    if not _exists(config, dotted):
+      close = difflib.get_close_matches(dotted, fields, n=1, cutoff=0.5)
+      hint = f"; did you mean {close[0]!r}?" if close else "."
+      problems.append(f"--{flag}.{dotted}: {path} has no field "
+                      f"{dotted!r}{hint}")
+  return problems
+
+
+def exit_on_unknown_overrides(flag: str = "config") -> None:
+  """Before absl runs: unknown config fields end the command, one line each."""
+  try:
+    problems = unknown_overrides(sys.argv[1:], flag)
+  except FileNotFoundError as e:
+    problems = [str(e)]
+  if problems:
+    for line in problems:
+      print(f"error: {line}", file=sys.stderr)
+    sys.exit(1)
+
+
+def user_errors() -> tuple[type, ...]:
+  """Exceptions that end a command with `error: <one line>`: bad config or
+  input, a busy or damaged workdir, a failed write, and what escapes from
+  TensorFlow's input pipeline (when it is loaded)."""
+  from hcsc_jax import checkpointing, workdir_lock  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  errors = [ConfigError, FileNotFoundError, OSError,
+            workdir_lock.WorkdirBusyError, checkpointing.CheckpointWriteError,
+            checkpointing.CheckpointDamagedError]
+  if "tensorflow" in sys.modules:
+    errors.append(sys.modules["tensorflow"].errors.OpError)
+  return tuple(errors)
+
+
+def error_line(error: BaseException) -> str:
+  """`error: ...`; config problems keep their one line per problem."""
+  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  if isinstance(error, ConfigError):
+    return f"error: {error}"
+  text = " ".join(str(error).split()) or type(error).__name__
+  if type(error).__module__.startswith("tensorflow"):
+    text = f"the TensorFlow input pipeline failed ({type(error).__name__}): " + text
+  return f"error: {text}"
+
+
+def exit_after_preemption() -> None:
+  """Exit 0 at once after a preempted run has written its checkpoint.
+
+  A phase abandoned on SIGTERM (compilation, k-means) may still run in a
+  worker thread inside native code; letting the interpreter finalise
+  under it aborts the process, so skip finalisation: everything the run
+  owns is already written and closed.
+  """
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(0)  # pylint: disable=protected-access
