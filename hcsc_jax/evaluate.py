@@ -41,8 +41,6 @@ def main(argv):
   except distributed.TopologyError as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
-  from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
-  sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top

@@ -293,3 +293,27 @@ def test_unknown_tfds_subset_and_unlabelled_data_are_named(tmp_path):
                      match=r"unlabelled_images has no labels.*\['image'\]"):
     subsets.require_labels(_Unlabelled, "knn")
 
+
+
+def test_evaluation_inherits_the_runs_data_settings(device_reference_run,
+                                                     idx_source, caplog):
+  """A smoke run (16 px, device path, its own idx folder) evaluated with
+  the stock Fashion-MNIST kNN config (28 px defaults): nothing repeated on
+  the command line, and the result is the run's own final kNN."""
+  workdir, summary, _ = device_reference_run
+  cfg = knn_fashion_mnist.get_config()
+  cfg.knn.ks = (1, 3)
+  cfg.batch_size = 32
+  result = protocols.evaluate(cfg, workdir)
+  assert cfg.data.image_size == 16 and cfg.data.eval_resize == 16
+  assert cfg.data.pipeline == "device" and cfg.data.manual_dir == idx_source
+  assert result["knn_top1"] == summary["knn_top1"]
+  override = knn_fashion_mnist.get_config()
+  override.knn.ks = (1, 3)
+  override.batch_size = 32
+  override.data.eval_resize = 20
+  with caplog.at_level("WARNING"):
+    protocols.evaluate(override, workdir)
+  assert "differs from the training run: data.eval_resize: 16 -> 20" in (
+      caplog.text)
+  assert override.data.eval_resize == 20 and override.data.image_size == 16

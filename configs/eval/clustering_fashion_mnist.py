@@ -12,6 +12,6 @@ from configs.eval import common
 def get_config():
   c = common.base("clustering", "fashion_mnist")
   c.clustering.num_clusters = (10, 100, 1000)
-  c.clustering.split = c.data.eval_split
+  c.clustering.split = "eval"  # the run's data.eval_split
   c.clustering.nredo = 3
   return c

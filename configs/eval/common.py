@@ -6,6 +6,7 @@ from ml_collections import config_dict
 
 from configs import fashion_mnist
 from configs import hcsc_r50_imagenet
+from hcsc_jax.evals import run_data
 
 DATASETS = ("imagenet", "fashion_mnist")
 
@@ -26,7 +27,11 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
   c.bn_group_size = 32           # BN groups when fine-tuning
   c.log_every = 100
   source = (hcsc_r50_imagenet if dataset == "imagenet" else fashion_mnist)
-  c.data = source.get_config().data
+  # Empty: every data setting comes from the encoder's training run
+  # (config.json); a value set here or on the command line overrides it.
+  c.data = run_data.inheritable(source.get_config().data)
+  # Only for encoders without a training config (--config.checkpoint=.pth).
+  c.dataset_defaults = source.get_config().data
   c.knn = ml_collections.ConfigDict(dict(
       ks=(10, 20, 100, 200), temperature=0.07, chunk=1024,
       train_chunk=65536))
@@ -37,7 +42,7 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
       checkpoint_every=1))
   c.clustering = ml_collections.ConfigDict(dict(
       num_clusters=(1000, 25000), niter=20, nredo=1, seed=0,
-      split=c.data.train_split))
+      split="train"))  # "train"/"eval": the run's data.train_split/eval_split
   if dataset == "fashion_mnist":
     c.batch_size = 1000
     c.knn.chunk = 1000

@@ -28,7 +28,7 @@ PIPELINES = ("tfdata", "device")
 
 
 def pipeline_of(data_config) -> str:
-  return data_config.get("pipeline", "tfdata")
+  return data_config.get("pipeline") or "tfdata"
 
 
 def open_dataset(data_config):

@@ -13,11 +13,13 @@ from hcsc_jax import embedding
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import validation
+from hcsc_jax import workdirs
 from hcsc_jax.data import sources
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.evals import knn
+from hcsc_jax.evals import run_data
 from hcsc_jax.evals import subsets
 
 PROTOCOLS = ("knn", "linear", "semi_supervised", "clustering")
@@ -102,6 +104,10 @@ def evaluate(cfg, workdir: str) -> dict:
   if problems:
     raise validation.ConfigError("invalid evaluation config:\n  "
                                  + "\n  ".join(problems))
+  run_config = (None if cfg.checkpoint
+                else workdirs.load_config(workdir))
+  run_data.settle(cfg, run_config)
+  sources.hide_accelerators_from_tensorflow(cfg.data)
   mesh = sharding.make_mesh()
   encoder = encoder_lib.load(cfg, workdir)
   dataset = sources.open_dataset(cfg.data)
@@ -119,8 +125,9 @@ def evaluate(cfg, workdir: str) -> dict:
                                train_chunk=cfg.knn.train_chunk)
     metrics["top1"] = metrics["knn_top1"]
   elif cfg.protocol == "clustering":
-    features, labels = _features(encoder, dataset, cfg,
-                                 cfg.clustering.split, mesh)
+    split = {"train": cfg.data.train_split, "eval": cfg.data.eval_split
+             }.get(cfg.clustering.split, cfg.clustering.split)
+    features, labels = _features(encoder, dataset, cfg, split, mesh)
     c = cfg.clustering
     metrics = cluster_quality.scores(features, labels,
                                      tuple(c.num_clusters), niter=c.niter,
