@@ -19,9 +19,11 @@ file. Needs neither TensorFlow nor faiss.
               each N in --cluster_sizes and each of --cluster_backends
               (faiss needs faiss; jax runs on the accelerators), on
               L2-normalised points drawn around 1000 random centres.
-  input       source images/s (and per CPU core) of the MoCo v2 two-crop
-              tf.data pipeline on generated ImageNet-sized JPEGs (needs
-              TensorFlow; no network).
+  input       the trainer's TrainData on an official-layout ImageNet of
+              photo-like 500x375 JPEGs (~100 KB; generated into
+              --input_dir, or from --jpeg_dir) prepared by TFDS: pairs/s,
+              pairs per CPU-second, host cores per H100; and the eval
+              pipeline's images per CPU-second (needs TensorFlow).
   paths       a real config's (--config, default the Fashion-MNIST demo)
               train-phase steps/s, hierarchy active, three ways in one
               process: fed by tf.data (`paths_tfdata`, needs TensorFlow and
@@ -208,42 +210,104 @@ def bench_cluster(args) -> dict[str, float]:
   return results
 
 
+def _input_dataset(args) -> str:
+  """An official-layout ImageNet of photo-like JPEGs (generated once into
+  --input_dir, or made from the JPEGs of --jpeg_dir) for the input part."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import tarfile  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import synthetic_imagenet  # pylint: disable=g-import-not-at-top
+  root = os.path.abspath(args.input_dir)
+  if os.path.exists(os.path.join(root, "ILSVRC2012_img_val.tar")):
+    return root
+  synsets = ["n01440764", "n01443537", "n01484850", "n01491361",
+             "n01494475", "n01496331", "n01498041", "n01514668",
+             "n01514859", "n01518878"]
+  if args.jpeg_dir:
+    files = sorted(glob.glob(os.path.join(args.jpeg_dir, "**", "*.*"),
+                             recursive=True))
+    os.makedirs(root, exist_ok=True)
+    with tarfile.open(os.path.join(root, "ILSVRC2012_img_train.tar"),
+                      "w") as outer:
+      for k, synset in enumerate(synsets):
+        inner = os.path.join(root, f"{synset}.tar")
+        with tarfile.open(inner, "w") as archive:
+          for i, path in enumerate(files[k::len(synsets)]):
+            archive.add(path, f"{synset}_{i}.JPEG")
+        outer.add(inner, f"{synset}.tar")
+        os.remove(inner)
+    with tarfile.open(os.path.join(root, "ILSVRC2012_img_val.tar"),
+                      "w") as val:
+      for i, path in enumerate(files[:50]):
+        val.add(path, f"ILSVRC2012_val_{i + 1:08d}.JPEG")
+    return root
+  per_synset = -(-args.input_images // len(synsets))
+  names = {s: [f"{s}_{i}.JPEG" for i in range(per_synset)] for s in synsets}
+  written = synthetic_imagenet.write_layout(root, names, val_count=50)
+  with open(os.path.join(root, "sizes.json"), "w") as f:
+    json.dump(written, f)
+  return root
+
+
 def bench_input(args) -> dict[str, float]:
+  """The trainer's own TrainData (TFDS read, parse, shuffle, decode, two
+  views, batching) on the ImageNet config, timed over --input_batches
+  batches after two: pairs/s, pairs per CPU-second of this process (all
+  threads; the one figure independent of core count), and the host cores
+  one H100 at 3,382 pairs/s would need; then the eval pipeline
+  (embedding pass) in images."""
+  import resource  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import augment  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], "GPU")
-  rng = np.random.default_rng(0)
-  jpegs = []
-  for _ in range(64):  # smooth random photos-like content, 500 x 375
-    small = rng.integers(0, 255, (47, 63, 3), dtype=np.uint8)
-    image = tf.image.resize(small, (375, 500), method="bicubic")
-    jpegs.append(tf.io.encode_jpeg(tf.cast(tf.clip_by_value(image, 0, 255),
-                                           tf.uint8), quality=90).numpy())
-  spec = augment.AugmentSpec()
-  view = augment.ViewSpec(args.image_size, (0.2, 1.0))
+  root = _input_dataset(args)
+  config = _load_config(args.input_config)
+  config.data.manual_dir = root
+  config.data.data_dir = os.path.join(root, "tfds")
+  config.data.image_size = args.image_size
+  config.batch_size = args.batch
+  if args.device_augment:
+    config.augment.on_device = True
+  builder = pipeline.load_builder(config.data)
+  data = pipeline.TrainData(builder, config)
 
-  def two_crops(index, data):
-    image = augment.to_rgb_float(tf.io.decode_jpeg(data, channels=3))
-    seeds = tf.random.experimental.stateless_split(
-        augment.example_seed(0, 0, index), 2)
-    if args.device_augment:  # crop only; the rest runs in the step
-      return (augment.crop_view(image, seeds[0], view),
-              augment.crop_view(image, seeds[1], view))
-    return (augment.train_view(image, seeds[0], view, spec),
-            augment.train_view(image, seeds[1], view, spec))
+  def batches():
+    epoch = 0
+    while True:
+      yield from data.epoch(epoch)
+      epoch += 1
 
-  ds = (tf.data.Dataset.from_tensor_slices(jpegs).repeat().enumerate()
-        .map(two_crops, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(64).prefetch(4))
-  iterator = iter(ds)
-  for _ in range(3):
-    next(iterator)
-  start = time.perf_counter()
-  batches = args.input_batches
-  for _ in range(batches):
-    next(iterator)
-  rate = batches * 64 / (time.perf_counter() - start)
-  return {"input": rate, "input_per_core": rate / os.cpu_count()}
+  def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+  stream = batches()
+  for _ in range(2):
+    next(stream)
+  start, cpu = time.perf_counter(), cpu_seconds()
+  for _ in range(args.input_batches):
+    next(stream)
+  wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+  pairs = args.input_batches * config.batch_size
+  results = {"input_pairs_per_s": pairs / wall,
+             "input_pairs_per_cpu_s": pairs / cpu,
+             "input_cores_per_h100": 3382 / (pairs / cpu)}
+  count, eval_stream = pipeline.eval_batches(builder, config.data, "train",
+                                             config.batch_size)
+  next(eval_stream)
+  start, cpu = time.perf_counter(), cpu_seconds()
+  done = 0
+  for batch in itertools.islice(eval_stream, min(count - 1,
+                                                 args.input_batches)):
+    done += int(batch["mask"].sum())
+  wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+  results.update(eval_images_per_s=done / wall,
+                 eval_images_per_cpu_s=done / cpu)
+  sizes = os.path.join(root, "sizes.json")
+  if os.path.exists(sizes):
+    with open(sizes) as f:
+      written = json.load(f)
+    results["input_mean_kb_per_file"] = written["bytes"] / written["files"] / 1e3
+  return results
 
 
 def _load_config(path: str):
@@ -328,8 +392,12 @@ def bench_paths(args) -> dict[str, float]:
 UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "step": "pairs/s", "step_compile": "s", "step_ms": "ms/step",
          "step_fed_host": "pairs/s", "step_fed_prefetch": "pairs/s",
-         "embed": "images/s", "input": "images/s",
-         "input_per_core": "images/s/core", "paths_tfdata": "steps/s",
+         "embed": "images/s",
+         "input_pairs_per_s": "pairs/s",
+         "input_pairs_per_cpu_s": "pairs per CPU-second",
+         "input_cores_per_h100": "host cores", "eval_images_per_s": "images/s",
+         "eval_images_per_cpu_s": "images per CPU-second",
+         "input_mean_kb_per_file": "KB", "paths_tfdata": "steps/s",
          "paths_device": "steps/s", "paths_synthetic": "steps/s"}
 BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step,
               "cluster": bench_cluster, "input": bench_input,
@@ -363,6 +431,16 @@ def main(argv=None) -> None:
   parser.add_argument("--cluster_backends", default="faiss",
                       help="comma-separated k-means backends (faiss, jax)")
   parser.add_argument("--input_batches", type=int, default=20)
+  parser.add_argument("--input_dir", default="/tmp/hcsc_input_benchmark",
+                      help="where the input part's ImageNet is generated "
+                      "(kept for later runs)")
+  parser.add_argument("--input_images", type=int, default=2600,
+                      help="training JPEGs the input part generates")
+  parser.add_argument("--jpeg_dir", default=None,
+                      help="use these JPEGs instead of generated ones")
+  parser.add_argument("--input_config", default="configs/hcsc_r50_imagenet.py",
+                      help="config whose data/augment blocks the input part "
+                      "uses")
   parser.add_argument("--config", default="configs/fashion_mnist.py",
                       help="config file[:variant] of the paths part")
   parser.add_argument("--paths", default="tfdata,device",
