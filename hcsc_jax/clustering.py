@@ -80,6 +80,29 @@ def _validate(features: np.ndarray, num_clusters: Sequence[int],
   return features, counts
 
 
+_GPU_RESOURCES = []  # faiss GPU resources must outlive their indexes
+_ANNOUNCED = set()
+
+
+def flat_l2_index(faiss, dim: int):
+  """(exact L2 index, "gpu" or "cpu"): on GPU 0 when this faiss build sees a
+  GPU (as the reference clusters), else on the host CPU. Logged once."""
+  gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+  where = "gpu" if gpus > 0 else "cpu"
+  if where not in _ANNOUNCED:
+    _ANNOUNCED.add(where)
+    from absl import logging  # pylint: disable=g-import-not-at-top
+    logging.info("k-means: faiss on %s", f"GPU 0 ({gpus} visible)"
+                 if gpus > 0 else "the CPU (this faiss build sees no GPU)")
+  if gpus == 0:
+    return faiss.IndexFlatL2(dim), where
+  if not _GPU_RESOURCES:
+    _GPU_RESOURCES.append(faiss.StandardGpuResources())
+  config = faiss.GpuIndexFlatConfig()
+  config.device = 0
+  return faiss.GpuIndexFlatL2(_GPU_RESOURCES[0], dim, config), where
+
+
 def kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
             max_points_per_centroid: int, min_points_per_centroid: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,10 +119,10 @@ def kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
   params.min_points_per_centroid = min_points_per_centroid
   params.verbose = False
   clustering = faiss.Clustering(dim, k, params)
-  index = faiss.IndexFlatL2(dim)
+  index, _ = flat_l2_index(faiss, dim)
   clustering.train(points, index)
   centroids = faiss.vector_to_array(clustering.centroids).reshape(k, dim)
-  search = faiss.IndexFlatL2(dim)
+  search, _ = flat_l2_index(faiss, dim)
   search.add(centroids)
   distances, nearest = search.search(points, 1)
   return centroids, nearest[:, 0].astype(np.int64), distances[:, 0]

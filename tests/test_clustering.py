@@ -157,3 +157,47 @@ def test_hierarchy_from_jax_backend_is_consistent():
   assert all(np.all(t > 0) for t in h.temperatures)
   with pytest.raises(ValueError, match="backend='gpu'"):
     clustering.hierarchical_kmeans(points, (20, 6), backend="gpu")
+
+
+class _FakeFaiss:
+  """Stands in for a faiss build; `gpus` is what get_num_gpus reports."""
+
+  def __init__(self, gpus):
+    self.gpus = gpus
+    self.made = []
+
+  def get_num_gpus(self):
+    return self.gpus
+
+  def IndexFlatL2(self, dim):  # pylint: disable=invalid-name
+    self.made.append(("cpu", dim))
+    return "cpu-index"
+
+  def StandardGpuResources(self):  # pylint: disable=invalid-name
+    return "resources"
+
+  class GpuIndexFlatConfig:
+    device = None
+
+  def GpuIndexFlatL2(self, resources, dim, config):  # pylint: disable=invalid-name
+    self.made.append(("gpu", dim, resources, config.device))
+    return "gpu-index"
+
+
+@pytest.mark.parametrize("gpus, want", [(0, "cpu"), (2, "gpu")])
+def test_faiss_index_goes_to_a_gpu_when_the_build_sees_one(gpus, want,
+                                                           monkeypatch):
+  monkeypatch.setattr(clustering, "_GPU_RESOURCES", [])
+  fake = _FakeFaiss(gpus)
+  index, where = clustering.flat_l2_index(fake, 16)
+  assert where == want and index == f"{want}-index"
+  if want == "gpu":
+    assert fake.made == [("gpu", 16, "resources", 0)]
+  else:
+    assert fake.made == [("cpu", 16)]
+
+
+def test_this_faiss_build_clusters_on_the_cpu():
+  import faiss  # pylint: disable=g-import-not-at-top
+  _, where = clustering.flat_l2_index(faiss, 8)
+  assert where == ("gpu" if faiss.get_num_gpus() > 0 else "cpu")

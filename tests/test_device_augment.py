@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from hcsc_jax import sharding
 from hcsc_jax.data import augment
+from hcsc_jax.data import decode
 from hcsc_jax.data import device_augment
 from hcsc_jax.data.specs import AugmentSpec, ViewSpec
 from tests.test_step import _active_state_and_step
@@ -68,16 +69,24 @@ def test_batch_augmentation_is_keyed_and_in_range():
   assert len({np.asarray(r).tobytes() for r in rows}) > 1
 
 
-def test_crop_view_is_train_views_crop():
-  image = tf.constant(IMAGE)
-  seed = tf.constant([3, 4], tf.int64)
-  view = ViewSpec(8, (0.3, 1.0))
+@pytest.mark.parametrize("channels", [3, 1])
+def test_uint8_crops_from_one_decode_are_train_views_crops(channels):
+  """Both views cut from one decode of their union window (a PNG here, so
+  decoding is exact) are train_view's crops, rounded to uint8."""
+  pixels = (np.asarray(IMAGE) * 255).round().astype(np.uint8)
+  pixels = pixels if channels == 3 else pixels[..., :1]
+  data = tf.io.encode_png(pixels)
+  seeds = [tf.constant([3, 4], tf.int64), tf.constant([5, 6], tf.int64)]
+  views = [ViewSpec(8, (0.3, 1.0)), ViewSpec(6, (0.1, 0.5))]
   plain = AugmentSpec(jitter_prob=0, grayscale_prob=0, blur_prob=0,
                       flip_prob=0, mean=(0, 0, 0), std=(1, 1, 1))
-  want = augment.train_view(image, seed, view, plain).numpy()
-  got = augment.crop_view(image, seed, view).numpy()
-  assert got.dtype == np.uint8
-  np.testing.assert_allclose(got / 255.0, want, atol=0.5 / 255 + 1e-6)
+  image = augment.to_rgb_float(tf.constant(pixels))
+  got = decode.train_crops(data, seeds, views, channels)
+  for crop, seed, view in zip(got, seeds, views):
+    want = augment.train_view(image, seed, view, plain).numpy()
+    assert crop.dtype == tf.uint8 and crop.shape == (view.size, view.size, 3)
+    np.testing.assert_allclose(crop.numpy() / 255.0, want,
+                               atol=0.5 / 255 + 1e-5)
 
 
 def test_train_step_augments_uint8_views_on_device():

@@ -99,7 +99,7 @@ def test_eval_views_match_tf_eval_view(height, width, resize, crop):
 
 
 def test_eval_resize_below_the_crop_is_refused():
-  with pytest.raises(ValueError, match="smaller than the 24 px centre crop"):
+  with pytest.raises(ValueError, match="is smaller than the 24 px centre"):
     device_crop.eval_matrices(28, 28, 16, 24)
 
 
@@ -188,6 +188,7 @@ def test_eval_batches_cover_the_split_in_order_with_a_mask(source):
   mean, std = config.data.mean[0], config.data.std[0]
   rows, cols = device_crop.eval_matrices(28, 28, 16, 16)
   want = (rows @ (image / 255.0) @ cols.T - mean) / std
+  assert rows.shape == (16, 28)
   np.testing.assert_allclose(host[0]["image"][5, ..., 1], want, atol=1e-5)
 
 

@@ -132,25 +132,22 @@ def train_view(image, seed, view: ViewSpec, spec: AugmentSpec):
   return normalise(image, spec)
 
 
-def crop_view(image, seed, view: ViewSpec):
-  """The crop of `train_view` with the same seed, as uint8: the elementwise
-  rest runs on the accelerator (hcsc_jax.data.device_augment)."""
-  seeds = tf.random.experimental.stateless_split(seed, 9)
-  image = random_resized_crop(image, seeds[0], view.size, view.scale)
-  image = tf.ensure_shape(image, [view.size, view.size, 3])
-  return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0),
-                 tf.uint8)
+def eval_window(height, width, resize: int, crop: int):
+  """(top, left, side): the centred square that "resize the shorter side to
+  `resize`, then centre-crop `crop`" keeps, in source pixels. Integer
+  arithmetic, so `device_crop.eval_matrices` computes the same window."""
+  shorter = tf.minimum(height, width)
+  side = tf.minimum(shorter, (crop * shorter + resize // 2) // resize)
+  return (height - side) // 2, (width - side) // 2, side
 
 
 def eval_view(image, resize: int, crop: int, spec: AugmentSpec):
-  """Resize the shorter side to `resize`, centre-crop `crop`, normalise."""
-  height = tf.cast(tf.shape(image)[0], tf.float32)
-  width = tf.cast(tf.shape(image)[1], tf.float32)
-  factor = resize / tf.minimum(height, width)
-  new_size = tf.cast(tf.round(tf.stack([height, width]) * factor), tf.int32)
-  image = tf.image.resize(image, new_size, method="bilinear")
-  top = (new_size[0] - crop) // 2
-  left = (new_size[1] - crop) // 2
-  image = tf.image.crop_to_bounding_box(image, top, left, crop, crop)
+  """The eval transform of a float image: the centred window that resizing
+  the shorter side to `resize` and centre-cropping `crop` keeps, resized to
+  crop x crop (one resize of only the pixels kept), normalised."""
+  shape = tf.shape(image)
+  top, left, side = eval_window(shape[0], shape[1], resize, crop)
+  window = tf.slice(image, [top, left, 0], [side, side, -1])
+  image = tf.image.resize(window, [crop, crop], method="bilinear")
   image = tf.ensure_shape(image, [crop, crop, 3])
   return normalise(image, spec)

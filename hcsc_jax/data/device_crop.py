@@ -11,7 +11,8 @@ window shorter than the image never touches its bottom (or right) edge.
 Resizing is bilinear with half-pixel centres and no antialiasing
 (`tf.image.resize`'s default), written as two small interpolation matrices
 per view, `rows @ image @ cols^T`: dense work that suits accelerators and
-needs no gather.
+needs no gather. The eval transform resizes only the centred window it
+keeps (`augment.eval_window`), as the tf.data path does.
 """
 
 from __future__ import annotations
@@ -126,19 +127,17 @@ def random_resized_crops(images: Array, key: Array, size: int, scale,
 
 def eval_matrices(height: int, width: int, resize: int, crop: int
                   ) -> tuple[np.ndarray, np.ndarray]:
-  """(rows [crop, H], cols [crop, W]): resize the shorter side to `resize`
-  (TF's rounding), then take the centred crop x crop window (as
-  `augment.eval_view`)."""
-  factor = np.float32(resize) / np.float32(min(height, width))
-  new_h, new_w = (int(np.round(np.float32(n) * factor))
-                  for n in (height, width))
-  if min(new_h, new_w) < crop:
-    raise ValueError(f"eval resize {resize} gives {new_h}x{new_w} images, "
-                     f"smaller than the {crop} px centre crop.")
-  rows = interpolation_matrix(0, height, height, new_h, (new_h - crop) // 2,
-                              crop)
-  cols = interpolation_matrix(0, width, width, new_w, (new_w - crop) // 2,
-                              crop)
+  """(rows [crop, H], cols [crop, W]): the centred square that resizing the
+  shorter side to `resize` and centre-cropping `crop` keeps, resized to
+  crop x crop (as `augment.eval_view`, same integer window)."""
+  if resize < crop:
+    raise ValueError(f"eval resize {resize} is smaller than the {crop} px "
+                     "centre crop.")
+  shorter = min(height, width)
+  side = min(shorter, (crop * shorter + resize // 2) // resize)
+  top, left = (height - side) // 2, (width - side) // 2
+  rows = interpolation_matrix(top, side, height, crop)
+  cols = interpolation_matrix(left, side, width, crop)
   return np.asarray(rows), np.asarray(cols)
 
 

@@ -10,6 +10,7 @@ slice's offset.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from typing import Iterator
@@ -21,6 +22,7 @@ import tensorflow_datasets as tfds
 
 from hcsc_jax import sharding
 from hcsc_jax.data import augment
+from hcsc_jax.data import decode
 from hcsc_jax.data import specs
 from hcsc_jax.errors import ConfigError
 
@@ -110,30 +112,28 @@ def process_slice(total: int, process_index: int,
           total * (process_index + 1) // process_count)
 
 
-def _images_with_indices(builder, split, start, end, keep_labels=False):
-  """Examples of split[start:end] with their dataset index.
-
-  Images are decoded after numbering, and an image that fails to decode is
-  dropped (with a warning) without shifting anyone's index; callers count
-  what is missing.
-  """
+def _encoded_with_indices(builder, split, start, end, keep_labels=False):
+  """Examples of split[start:end] with their dataset index, images still
+  encoded: shuffle buffers hold bytes (a JPEG is ~5x smaller than its
+  pixels), and an example skipped on resume is never decoded. Decoding
+  happens in the per-example transform after shuffling; an image that
+  fails to decode is dropped there (with a warning) without shifting
+  anyone's index, and callers count what is missing."""
   ds = builder.as_dataset(split=f"{split}[{start}:{end}]",
                           shuffle_files=False,
                           decoders={"image": tfds.decode.SkipDecoding()})
-  ds = ds.enumerate(start)
-  channels = builder.info.features["image"].shape[-1] or 3
 
-  def decode(index, example):
-    image = tf.io.decode_image(example["image"], channels=channels,
-                               expand_animations=False)
-    out = {"image": tf.ensure_shape(image, [None, None, channels]),
-           "index": tf.cast(index, tf.int32)}
+  def number(index, example):
+    out = {"image": example["image"], "index": tf.cast(index, tf.int32)}
     if keep_labels:
       out["label"] = tf.cast(example["label"], tf.int32)
     return out
 
-  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.ignore_errors(log_warning=True)
+  return ds.enumerate(start).map(number)
+
+
+def _channels(builder) -> int:
+  return builder.info.features["image"].shape[-1] or 3
 
 
 def num_shards(config, process_count: int) -> int:
@@ -186,32 +186,32 @@ class TrainData:
                                self.config.augment.local_scales))
     self._bases = []
     for start, end in self.slices:
-      base = _images_with_indices(self.builder, data.train_split, start, end)
+      base = _encoded_with_indices(self.builder, data.train_split, start,
+                                   end)
       self._bases.append(base.cache() if data.cache else base)
 
   def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict]:
     """Batches of `epoch` from step `start_step` on, as NumPy dicts with
     'query', 'key', 'local_<i>' views and the dataset 'index'."""
     seed = self.config.seed
-    spec, global_view, local_views = (self.spec, self.global_view,
-                                      self.local_views)
-    if self.config.augment.get("on_device", False):
-      make_view = augment.crop_view  # uint8; the rest runs in the step
-    else:
-      make_view = lambda image, seed, view: augment.train_view(
-          image, seed, view, spec)
+    spec = self.spec
+    names = ["query", "key"] + [f"local_{i}"
+                                for i in range(len(self.local_views))]
+    view_specs = [self.global_view, self.global_view] + list(self.local_views)
+    channels = _channels(self.builder)
+    on_device = self.config.augment.get("on_device", False)
 
     def views(example):
-      image = augment.to_rgb_float(example["image"])
       base = augment.example_seed(seed, epoch, example["index"])
-      seeds = tf.random.experimental.stateless_split(base,
-                                                     2 + len(local_views))
-      out = {"query": make_view(image, seeds[0], global_view),
-             "key": make_view(image, seeds[1], global_view),
-             "index": example["index"]}
-      for i, view in enumerate(local_views):
-        out[f"local_{i}"] = make_view(image, seeds[2 + i], view)
-      return out
+      seeds = tf.random.experimental.stateless_split(base, len(names))
+      if on_device:  # uint8 crops; jitter/gray/blur/flip run in the step
+        crops = decode.train_crops(example["image"], tf.unstack(seeds),
+                                   view_specs, channels)
+      else:  # float32 views augmented here
+        image = decode.full_image(example["image"], channels)
+        crops = [augment.train_view(image, seeds[i], view, spec)
+                 for i, view in enumerate(view_specs)]
+      return dict(zip(names, crops), index=example["index"])
 
     parts = [_epoch_dataset(base, views, seed, epoch,
                             min(end - start, self.config.data.shuffle_buffer),
@@ -260,6 +260,7 @@ def _epoch_dataset(ds, transform, seed: int, epoch: int, buffer: int,
   ds = ds.take(steps * batch)
   ds = ds.skip(start_step * batch)
   ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.ignore_errors(log_warning=True)  # undecodable images
   return ds.batch(batch, drop_remainder=True)
 
 
@@ -294,8 +295,8 @@ class LabelledTrainData:
     total = num_examples(self.builder, data.train_split)
     self.start, self.end = process_slice(total, self.process_index,
                                          self.process_count)
-    base = _images_with_indices(self.builder, data.train_split, self.start,
-                                self.end, keep_labels=True)
+    base = _encoded_with_indices(self.builder, data.train_split, self.start,
+                                 self.end, keep_labels=True)
     member = np.ones(total, bool)
     if self.subset is not None:
       member = np.zeros(total, bool)
@@ -325,9 +326,10 @@ class LabelledTrainData:
   def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict]:
     """Batches of 'image', 'label', 'index' (NumPy) from `start_step` on."""
     seed, view, spec = self.seed, self.view, self.spec
+    channels = _channels(self.builder)
 
     def transform(example):
-      image = augment.to_rgb_float(example["image"])
+      image = decode.full_image(example["image"], channels)
       image_seed = augment.example_seed(seed, epoch, example["index"])
       return {"image": augment.train_view(image, image_seed, view, spec),
               "label": example["label"], "index": example["index"]}
@@ -361,20 +363,21 @@ def eval_batches(builder, data_config, split: str, global_batch: int,
   largest = max(b - a for a, b in (process_slice(total, i, process_count)
                                    for i in range(process_count)))
   count = math.ceil(largest / local_batch)
-  spec = augment.AugmentSpec(mean=tuple(data_config.mean),
-                             std=tuple(data_config.std))
+  channels = _channels(builder)
 
   def transform(example):
-    image = augment.to_rgb_float(example["image"])
-    return {"image": augment.eval_view(image, data_config.eval_resize,
-                                       data_config.image_size, spec),
-            "label": example["label"], "index": example["index"]}
+    image = decode.eval_crop(example["image"], data_config.eval_resize,
+                             data_config.image_size, channels)
+    return {"image": image, "label": example["label"],
+            "index": example["index"]}
 
   has_labels = "label" in builder.info.features
-  ds = _images_with_indices(builder, split, start, end, keep_labels=has_labels)
+  ds = _encoded_with_indices(builder, split, start, end,
+                             keep_labels=has_labels)
   if not has_labels:
     ds = ds.map(lambda ex: dict(ex, label=tf.constant(-1, tf.int32)))
   ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.ignore_errors(log_warning=True)  # undecodable images
   ds = ds.batch(local_batch).prefetch(tf.data.AUTOTUNE)
 
   def padded():
@@ -386,7 +389,7 @@ def eval_batches(builder, data_config, split: str, global_batch: int,
     while produced < count:
       if template is None:
         size = data_config.image_size
-        template = {"image": np.zeros((0, size, size, 3), np.float32),
+        template = {"image": np.zeros((0, size, size, 3), np.uint8),
                     "label": np.zeros((0,), np.int32),
                     "index": np.zeros((0,), np.int32)}
       produced += 1
@@ -403,6 +406,15 @@ def _pad(batch: dict, size: int) -> dict:
     out[key] = np.concatenate([value, pad]) if rows < size else value
   out["mask"] = np.arange(size) < rows
   return out
+
+
+@functools.lru_cache(maxsize=None)
+def _device_normaliser(mesh, spec):
+  from hcsc_jax.data import device_augment  # pylint: disable=g-import-not-at-top
+  placed = sharding.batch_sharded(mesh)
+  return jax.jit(lambda images: device_augment.normalise(
+      images.astype(np.float32) / 255.0, spec), in_shardings=placed,
+                 out_shardings=placed)
 
 
 class TFDSDataset:
@@ -433,10 +445,21 @@ class TFDSDataset:
                        np.int64)
 
   def eval_batches(self, split: str, global_batch: int, mesh):
+    """Eval batches on the devices, normalised there (uint8 over the
+    host-to-device link, 4x fewer bytes than float32)."""
     count, batches = eval_batches(self.builder, self.data_config, split,
                                   global_batch, jax.process_index(),
                                   jax.process_count())
-    return count, (sharding.put_batch(batch, mesh) for batch in batches)
+    spec = specs.AugmentSpec(mean=tuple(self.data_config.mean),
+                             std=tuple(self.data_config.std))
+    normalise = _device_normaliser(mesh, spec)
+
+    def placed():
+      for batch in batches:
+        device = sharding.put_batch(batch, mesh)
+        device["image"] = normalise(device["image"])
+        yield device
+    return count, placed()
 
   def pretrain_input(self, config, mesh) -> TrainData:
     return TrainData(self.builder, config, jax.process_index(),
