@@ -68,7 +68,10 @@ def get_config(arg=None):
       scale=(0.2, 1.0), jitter_prob=0.8, jitter=(0.4, 0.4, 0.4, 0.1),
       grayscale_prob=0.2, blur_prob=0.5, blur_sigma=(0.1, 2.0),
       flip_prob=0.5, local_sizes=(), local_scales=(),
-      on_device=False))  # True: jitter/gray/blur/flip in the train step
+      # The host decodes and crops (uint8); colour jitter, grayscale, blur
+      # and flip run in the train step: ~3x fewer host cores per GPU
+      # (BENCHMARKS.md). False: all of it on the host in float32.
+      on_device=True))
   c.embed_batch_size = 1024
 
   # Bookkeeping.

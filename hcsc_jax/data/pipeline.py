@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import itertools
 import math
+import os
 from typing import Iterator
 
+from absl import logging
 import jax
 import numpy as np
 import tensorflow as tf
@@ -89,6 +92,8 @@ def _prepare(builder, data_config) -> None:
         f"config.data.manual_dir={manual_dir!r} does not exist: download "
         "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar into a folder "
         "and pass --config.data.manual_dir=<folder>.")
+  if builder.name == "imagenet2012_subset":
+    manual_dir = _with_subset_lists(manual_dir, builder.data_dir_root)
   try:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
@@ -99,6 +104,36 @@ def _prepare(builder, data_config) -> None:
         "download, this machine may be offline: prepare it where there is "
         "a network and pass --config.data.data_dir, or give its files with "
         "--config.data.manual_dir.") from None
+
+
+SUBSET_LISTS = ("1percent.txt", "10percent.txt")
+
+
+def _with_subset_lists(manual_dir: str, data_dir_root: str) -> str:
+  """A manual dir that holds SimCLR's subset lists (shipped with hcsc_jax;
+  offline, TFDS would try to download them): `manual_dir` itself when they
+  are there, else a folder beside the prepared data with links to
+  `manual_dir`'s files and the shipped lists."""
+  if all(os.path.exists(os.path.join(manual_dir, n)) for n in SUBSET_LISTS):
+    return manual_dir
+  overlay = os.path.join(data_dir_root, "manual_with_subset_lists")
+  os.makedirs(overlay, exist_ok=True)
+  for name in os.listdir(manual_dir):
+    link = os.path.join(overlay, name)
+    if not os.path.lexists(link):
+      os.symlink(os.path.abspath(os.path.join(manual_dir, name)), link)
+  shipped = os.path.join(os.path.dirname(__file__), "imagenet_subsets")
+  for name in SUBSET_LISTS:
+    target = os.path.join(overlay, name)
+    if not os.path.exists(target):
+      with gzip.open(os.path.join(shipped, name + ".gz"), "rb") as f:
+        data = f.read()
+      with open(target + ".tmp", "wb") as f:
+        f.write(data)
+      os.replace(target + ".tmp", target)
+  logging.info("imagenet2012_subset: SimCLR's subset lists (shipped with "
+               "hcsc_jax) beside links to %s in %s", manual_dir, overlay)
+  return overlay
 
 
 def num_examples(builder, split: str) -> int:

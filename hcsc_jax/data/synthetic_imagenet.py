@@ -72,11 +72,13 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_layout(root: str, train_names: dict[str, Sequence[str]],
                  val_count: int, seed: int = 0,
-                 kinds: dict[str, str] | None = None) -> dict[str, int]:
+                 kinds: dict[str, str] | None = None,
+                 sizes: Sequence[tuple[int, int]] = SIZES) -> dict[str, int]:
   """Writes the two official tars under `root`; `train_names` maps each
   synset to its file names (e.g. from the 1% subset list), `kinds` maps a
-  file name to "cmyk", "gray" or "png" (default "rgb"). Returns
-  {"files": count, "bytes": total JPEG/PNG bytes}."""
+  file name to "cmyk", "gray" or "png" (default "rgb"), `sizes` are the
+  (height, width) drawn from. Returns {"files": count, "bytes": total
+  JPEG/PNG bytes}."""
   rng = np.random.default_rng(seed)
   kinds = kinds or {}
   os.makedirs(root, exist_ok=True)
@@ -84,7 +86,7 @@ def write_layout(root: str, train_names: dict[str, Sequence[str]],
 
   def image_bytes(name):
     nonlocal count, total
-    height, width = SIZES[int(rng.integers(len(SIZES)))]
+    height, width = sizes[int(rng.integers(len(sizes)))]
     data = encode(photo_like(rng, height, width), kinds.get(name, "rgb"))
     count, total = count + 1, total + len(data)
     return data
@@ -103,6 +105,15 @@ def write_layout(root: str, train_names: dict[str, Sequence[str]],
       name = f"ILSVRC2012_val_{i:08d}.JPEG"
       _add(val, name, image_bytes(name))
   return {"files": count, "bytes": total}
+
+
+def subset_list(name: str = "1percent") -> list[str]:
+  """The file names of a shipped SimCLR subset list."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(__file__), "imagenet_subsets",
+                      f"{name}.txt.gz")
+  with gzip.open(path, "rt") as f:
+    return f.read().split()
 
 
 def names_per_synset(listing: Sequence[str], synsets: Sequence[str],

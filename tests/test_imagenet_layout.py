@@ -1,0 +1,105 @@
+"""A miniature ImageNet in the official layout (per-synset train tars, val
+tar with official names; one CMYK JPEG, one grayscale JPEG and one PNG
+behind a .JPEG name) through everything a user with ImageNet runs: TFDS
+preparation from manual_dir, pre-training, kNN evaluation, and the 1%
+subset for semi-supervised fine-tuning (subset lists shipped)."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from configs import hcsc_r50_imagenet
+from configs.eval import knn_imagenet
+from configs.eval import semi_imagenet
+from hcsc_jax import sharding
+from hcsc_jax import train
+from hcsc_jax.data import pipeline
+from hcsc_jax.data import sources
+from hcsc_jax.data import synthetic_imagenet
+from hcsc_jax.evals import protocols
+
+SYNSETS = ("n01440764", "n01443537", "n01484850")
+PER_SYNSET = 6
+VAL = 6
+
+
+@pytest.fixture(scope="module", name="imagenet")
+def _imagenet(tmp_path_factory):
+  """(manual_dir, data_dir) of the miniature ImageNet."""
+  root = str(tmp_path_factory.mktemp("ilsvrc"))
+  names = synthetic_imagenet.names_per_synset(
+      synthetic_imagenet.subset_list("1percent"), SYNSETS, PER_SYNSET)
+  odd = {names[SYNSETS[0]][1]: "cmyk", names[SYNSETS[1]][2]: "gray",
+         names[SYNSETS[2]][3]: "png"}
+  synthetic_imagenet.write_layout(root, names, VAL, kinds=odd,
+                                  sizes=((48, 64), (64, 48)))
+  return root, str(tmp_path_factory.mktemp("tfds"))
+
+
+def _config(imagenet, **overrides):
+  manual_dir, data_dir = imagenet
+  c = hcsc_r50_imagenet.get_config("smoke")
+  c.data.manual_dir, c.data.data_dir = manual_dir, data_dir
+  for key, value in overrides.items():
+    node = c
+    *parents, leaf = key.split(".")
+    for name in parents:
+      node = node[name]
+    node[leaf] = value
+  return c
+
+
+def test_tfds_prepares_it_and_every_image_decodes(imagenet):
+  config = _config(imagenet)
+  dataset = sources.open_dataset(config.data)
+  assert dataset.num_examples("train") == len(SYNSETS) * PER_SYNSET
+  assert dataset.num_examples("validation") == VAL
+  mesh = sharding.make_mesh()
+  for split in ("train", "validation"):
+    count, batches = dataset.eval_batches(split, 8, mesh)
+    host = [jax.device_get(b) for b in batches]
+    mask = np.concatenate([b["mask"] for b in host])
+    assert mask.sum() == dataset.num_examples(split)  # CMYK, gray, PNG too
+    assert host[0]["image"].shape == (8, 16, 16, 3)
+    assert np.all(np.isfinite(np.concatenate([b["image"] for b in host])))
+  data = pipeline.TrainData(dataset.builder, config)
+  batch = next(iter(data.epoch(0)))
+  assert batch["query"].dtype == np.uint8  # on_device: crops only
+  assert batch["query"].shape == (16, 16, 16, 3)
+
+
+def test_pretraining_and_knn_evaluation_on_it(imagenet, tmp_path):
+  workdir = str(tmp_path)
+  summary = train.train_and_evaluate(_config(imagenet), workdir)
+  assert summary["step"] == 2 and summary["finished"]
+  assert "cluster_s" in summary["epoch_times"][1]
+  cfg = knn_imagenet.get_config()  # data settings come from the run
+  cfg.knn.ks = (1, 3)
+  cfg.batch_size = 8
+  result = protocols.evaluate(cfg, workdir)
+  assert cfg.data.manual_dir == imagenet[0] and cfg.data.image_size == 16
+  assert result["knn_top1"] == summary["knn_top1"]
+  with open(os.path.join(workdir, "eval", "knn_imagenet.json")) as f:
+    assert json.load(f)["protocol"] == "knn"
+
+
+def test_one_percent_subset_prepares_offline_from_shipped_lists(imagenet,
+                                                                tmp_path):
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(_config(imagenet, epochs=1, warmup_epochs=0,
+                                   eval_every=0, **{"knn.enabled": False}),
+                           workdir)
+  cfg = semi_imagenet.get_config("1pct")
+  cfg.classifier.batch_size = 8
+  cfg.classifier.epochs = 1
+  cfg.classifier.milestones = ()
+  cfg.batch_size = 8
+  cfg.bn_group_size = 4
+  result = protocols.evaluate(cfg, workdir)
+  assert cfg.data.name == "imagenet2012_subset/1pct"
+  assert result["train_examples"] == len(SYNSETS) * PER_SYNSET
+  assert 0.0 <= result["top1"] <= 1.0
+  assert not os.path.exists(os.path.join(imagenet[0], "1percent.txt"))
