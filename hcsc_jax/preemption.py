@@ -65,6 +65,9 @@ def run_interruptible(fn: Callable[[], Any], watcher: PreemptionWatcher,
   threading.Thread(target=work, daemon=True, name="interruptible").start()
   while not done.wait(poll_s):
     watcher.check()
+  # A SIGTERM that came while the phase was finishing (after the last poll)
+  # still stops here, before the run goes on to the next phase.
+  watcher.check()
   if "error" in outcome:
     raise outcome["error"]
   return outcome["value"]
