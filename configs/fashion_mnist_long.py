@@ -20,6 +20,7 @@ def get_config(arg=None):
   c.embed_dim = 128
   c.epochs = 100
   c.warmup_epochs = 5
+  c.batch_size = 256
   c.base_lr = 0.06
   c.ema_momentum = 0.996
   c.queue_size = 8192

@@ -16,5 +16,5 @@ def get_config():
   c.classifier.epochs = 10
   c.classifier.milestones = (6, 8)
   c.classifier.lr = 0.5
-  c.classifier.scale = (0.3, 1.0)
+  c.classifier.scale = (0.5, 1.0)
   return c

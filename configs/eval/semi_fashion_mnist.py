@@ -19,7 +19,7 @@ def get_config(subset="1pct"):
   c.classifier.lr = 0.02
   c.classifier.backbone_lr = 0.005
   c.classifier.milestones = (10, 15)
-  c.classifier.scale = (0.3, 1.0)
+  c.classifier.scale = (0.5, 1.0)
   c.bn_group_size = 32
   c.log_every = 10
   return c
