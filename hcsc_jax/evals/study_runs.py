@@ -76,8 +76,8 @@ def run_study(base_config, workdir: str, variant_names: Sequence[str],
     raise ConfigError(f"--baseline={baseline!r} is not among --variants="
                       f"{list(variant_names)}.")
   values = {v: {p: [] for p in protocols} for v in variant_names}
-  for variant in variant_names:
-    for seed in seeds:
+  for seed in seeds:  # seed-major: an interrupted study has whole pairs
+    for variant in variant_names:
       config = variants.apply(variant, base_config.copy_and_resolve_references())
       config.seed = seed
       directory = run_dir(workdir, variant, seed)
