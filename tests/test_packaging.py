@@ -1,0 +1,39 @@
+"""`pip install .` gives the whole package: every subpackage, the configs
+the commands load, and the shipped ImageNet subset lists."""
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _wheel_names(tmp_path) -> list[str]:
+  source = tmp_path / "src"
+  source.mkdir()
+  shutil.copy(os.path.join(ROOT, "pyproject.toml"), source)
+  for package in ("hcsc_jax", "configs"):
+    shutil.copytree(os.path.join(ROOT, package), source / package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+  out = tmp_path / "wheel"
+  subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                  "--no-build-isolation", str(source), "-w", str(out)],
+                 check=True, capture_output=True)
+  (wheel,) = os.listdir(out)
+  with zipfile.ZipFile(out / wheel) as z:
+    return z.namelist()
+
+
+def test_wheel_holds_every_package_the_configs_and_the_subset_lists(
+    tmp_path):
+  names = set(_wheel_names(tmp_path))
+  for folder, _, files in os.walk(os.path.join(ROOT, "hcsc_jax")):
+    if "__init__.py" in files:
+      package = os.path.relpath(folder, ROOT)
+      assert f"{package}/__init__.py" in names, package
+  for config in ("configs/fashion_mnist.py", "configs/eval/knn_imagenet.py"):
+    assert config in names
+  for subset in ("1percent.txt.gz", "10percent.txt.gz"):
+    assert f"hcsc_jax/data/imagenet_subsets/{subset}" in names
