@@ -20,7 +20,7 @@ def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.seed = 0
 
-  # Encoder (SPEC Sec. 1).
+  # Encoder (docs/method.md §1).
   c.arch = "resnet50"
   c.width = 64
   c.small_stem = False
@@ -31,7 +31,7 @@ def get_config(arg=None):
   c.ema_momentum = 0.999     # key encoder EMA
   c.queue_size = 16384
 
-  # Optimisation (SPEC Sec. 6): lr = base_lr * batch_size / 256.
+  # Optimisation (docs/method.md §6): lr = base_lr * batch_size / 256.
   c.batch_size = 256
   c.base_lr = 0.03
   c.sgd_momentum = 0.9
@@ -41,7 +41,7 @@ def get_config(arg=None):
   c.max_steps_per_epoch = config_dict.placeholder(int)  # smoke tests only
   c.skip_nonfinite_steps = False  # True: drop a NaN/inf step and go on
 
-  # Hierarchy and objective (SPEC Secs. 2-5).
+  # Hierarchy and objective (docs/method.md §2-5).
   c.use_hierarchy = True
   c.num_clusters = (3000, 2000, 1000)
   c.objective = ml_collections.ConfigDict(dict(

@@ -1,4 +1,4 @@
-r"""HCSC multi-crop, ResNet-50, ImageNet, 200 epochs (SPEC Sec. 5).
+r"""HCSC multi-crop, ResNet-50, ImageNet, 200 epochs (docs/method.md §5).
 
   python -m hcsc_jax.main --config=configs/hcsc_r50_imagenet_multicrop.py \
       --workdir=/ckpt/hcsc_r50_mc --config.data.manual_dir=/data/imagenet_tars

@@ -1,4 +1,5 @@
-"""Hierarchical k-means with faiss and per-cluster temperatures (SPEC Sec. 2).
+"""Hierarchical k-means with faiss and per-cluster temperatures
+(docs/method.md §2).
 
 Level 0 clusters the N embeddings; level l > 0 clusters the normalised
 centroids of level l-1. All post-processing (counts, temperatures, chained
@@ -130,7 +131,7 @@ def kmeans(points: np.ndarray, k: int, seed: int, niter: int, nredo: int,
 
 def concentration(distances: np.ndarray, assignments: np.ndarray,
                   num_clusters: int, tau: float) -> np.ndarray:
-  """Per-cluster temperature phi of SPEC Sec. 2 step 4.
+  """Per-cluster temperature phi of docs/method.md §2 step 4.
 
   phi_i = mean(sqrt(D)) / log(count + 10) for clusters with more than one
   member, the level's maximum for the rest; clipped to the 10th..90th
@@ -169,7 +170,7 @@ def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
                         max_points_per_centroid=1000,
                         min_points_per_centroid=10,
                         seed=0, backend="faiss") -> ClusterHierarchy:
-  """SPEC Sec. 2 on a float32 numpy [N, d] array.
+  """docs/method.md §2 on a float32 numpy [N, d] array.
 
   ClusterHierarchy has, per level, `centroids` [M_l, d] (normalised),
   `assignments` [N] int, `temperatures` [M_l]; and for l < L-1 `parents`

@@ -1,4 +1,4 @@
-r"""Evaluate a pre-trained encoder (SPEC Sec. 7): kNN, linear probe,
+r"""Evaluate a pre-trained encoder (docs/method.md §7): kNN, linear probe,
 semi-supervised fine-tuning, clustering NMI/AMI.
 
   python -m hcsc_jax.evaluate --config=configs/eval/<name>.py \

@@ -3,10 +3,11 @@ r"""Export a pre-training checkpoint for PyTorch and other frameworks.
   python -m hcsc_jax.export --workdir=<dir> [--step=N] \
       --format={hcsc,torchvision,detectron2,safetensors} --output=<file>
 
-hcsc        the reference checkpoint format (SPEC Sec. 8): {"epoch", "arch",
-            "state_dict"} with module.encoder_q.*, module.encoder_k.*,
-            module.queue (d x K) and module.queue_ptr; the original
-            repository's linear-eval loader and detectron2 converter read it.
+hcsc        the reference checkpoint format (docs/method.md §8):
+            {"epoch", "arch", "state_dict"} with module.encoder_q.*,
+            module.encoder_k.*, module.queue (d x K) and module.queue_ptr;
+            the original repository's linear-eval loader and detectron2
+            converter read it.
 torchvision a torchvision resnet{18,34,50} state_dict of the query backbone
             (BN running stats and num_batches_tracked, no fc).
 detectron2  a .pkl {"model": {detectron2 names: numpy}, "__author__",

@@ -1,4 +1,4 @@
-"""Moving weights between orbax workdirs and PyTorch (SPEC Sec. 8): the
+"""Moving weights between orbax workdirs and PyTorch (docs/method.md §8): the
 library behind `hcsc_jax.export`, `hcsc_jax.import_torch` and
 `hcsc_jax.embed`."""
 

@@ -1,4 +1,4 @@
-"""InfoNCE and ProtoNCE with selection masks (SPEC Secs. 3-4, API Sec. 9).
+"""InfoNCE and ProtoNCE with selection masks (docs/method.md §3-4, §9).
 
 A candidate negative that the selection draw did not keep is treated by
 `masking`: "zero" multiplies its logit by 0 as the reference code does (it

@@ -1,4 +1,5 @@
-"""The whole HCSC objective for one batch (SPEC Secs. 3-5), as one pure function.
+"""The whole HCSC objective for one batch (docs/method.md §3-5), as one
+pure function.
 
 Every component is a switch on `ObjectiveConfig`, so the ablations of the
 paper's Table 5 are configs, not code paths in the trainer. Before the first

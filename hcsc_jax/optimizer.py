@@ -1,4 +1,5 @@
-"""SGD with coupled weight decay and a per-epoch cosine schedule (SPEC Sec. 6).
+"""SGD with coupled weight decay and a per-epoch cosine schedule
+(docs/method.md §6).
 
 PyTorch SGD adds `weight_decay * param` to every gradient (BN and biases
 included) before momentum; `optax.add_decayed_weights` before `optax.sgd`

@@ -1,4 +1,4 @@
-"""Keep-probabilities for HCSC's negative pair selection (SPEC Secs. 3-4).
+"""Keep-probabilities for HCSC's negative pair selection (docs/method.md §3-4).
 
 Instance selection asks, for each queue row z_j, how much of its cluster
 posterior falls on the query's own cluster c: the less, the more likely z_j is

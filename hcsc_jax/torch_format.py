@@ -1,4 +1,4 @@
-"""The PyTorch side of interchange (SPEC Sec. 8): reference HCSC/MoCo
+"""The PyTorch side of interchange (docs/method.md §8): reference HCSC/MoCo
 checkpoints, torchvision and detectron2 state dicts, safetensors.
 
 Everything is built from NumPy arrays through `param_mapping`; torch itself is

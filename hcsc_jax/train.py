@@ -1,5 +1,5 @@
 """Pre-training: the epoch loop of embed -> cluster -> push -> train ->
-checkpoint -> report (DESIGN.md), with resume, preemption and a final kNN."""
+checkpoint -> report, with resume, preemption and a final kNN."""
 
 from __future__ import annotations
 

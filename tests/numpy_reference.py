@@ -1,5 +1,5 @@
-"""Float64 NumPy implementations of SPEC Secs. 2-4, written from the formulas
-and independently of the JAX code (loops where they make the formula plain)."""
+"""Float64 NumPy implementations of docs/method.md §2-4, written from the
+formulas and independently of the JAX code (loops where they make the formula plain)."""
 
 import numpy as np
 

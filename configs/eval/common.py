@@ -1,5 +1,6 @@
 """The evaluation configs' shared fields; each protocol file picks the
-protocol, the data set and its reference hyper-parameters (SPEC Sec. 7)."""
+protocol, the data set and its reference hyper-parameters
+(docs/method.md §7)."""
 
 import ml_collections
 from ml_collections import config_dict

@@ -1,4 +1,4 @@
-"""MoCo v2 augmentations as stateless TensorFlow ops (SPEC Sec. 6).
+"""MoCo v2 augmentations as stateless TensorFlow ops (docs/method.md §6).
 
 Every random choice takes an explicit seed derived from (run seed, epoch,
 dataset index), so an epoch's views are identical however tf.data schedules

@@ -1,1 +1,1 @@
-"""Evaluation protocols on learned features (SPEC Sec. 7)."""
+"""Evaluation protocols on learned features (docs/method.md §7)."""

@@ -1,4 +1,4 @@
-"""Supervised classifiers on a pre-trained backbone (SPEC Sec. 7).
+"""Supervised classifiers on a pre-trained backbone (docs/method.md §7).
 
 `linear`: the backbone is frozen (eval-mode BN, no gradient), only a linear
 layer on the pooled features trains. `finetune` (semi-supervised): backbone

@@ -1,4 +1,4 @@
-"""Clustering quality (SPEC Sec. 7): k-means of the features into several
+"""Clustering quality (docs/method.md §7): k-means of the features into several
 cluster counts, scored by NMI and AMI against the labels.
 
 Features are L2-normalised first (the same cosine geometry as kNN and the

@@ -1,4 +1,4 @@
-"""Weighted k-nearest-neighbour classification (SPEC Sec. 7).
+"""Weighted k-nearest-neighbour classification (docs/method.md §7).
 
 Cosine similarity of L2-normalised features; each of the k nearest training
 examples votes for its label with weight exp(sim / T). Test rows go through
