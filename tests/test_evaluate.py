@@ -22,6 +22,7 @@ from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import protocols
 from hcsc_jax.evals import subsets
 from hcsc_jax.preemption import PreemptionWatcher
+from tests import trainer_fixtures
 from tests.test_data import _tiny_source  # pylint: disable=unused-import
 from tests.trainer_fixtures import TESTDATA, mock_fashion_mnist, smoke_config
 
@@ -150,13 +151,7 @@ def _eval_config(module, *args, **overrides):
   c.bn_group_size = 4
   c.log_every = 2
   c.clustering.num_clusters = (4, 8)
-  for dotted, value in overrides.items():
-    node = c
-    *parents, leaf = dotted.split(".")
-    for name in parents:
-      node = node[name]
-    node[leaf] = value
-  return c
+  return trainer_fixtures.override(c, overrides)
 
 
 @pytest.mark.parametrize("module, args, overrides, expected", [

@@ -20,6 +20,7 @@ from hcsc_jax.data import pipeline
 from hcsc_jax.data import sources
 from hcsc_jax.data import synthetic_imagenet
 from hcsc_jax.evals import protocols
+from tests import trainer_fixtures
 
 SYNSETS = ("n01440764", "n01443537", "n01484850")
 PER_SYNSET = 6
@@ -43,13 +44,7 @@ def _config(imagenet, **overrides):
   manual_dir, data_dir = imagenet
   c = hcsc_r50_imagenet.get_config("smoke")
   c.data.manual_dir, c.data.data_dir = manual_dir, data_dir
-  for key, value in overrides.items():
-    node = c
-    *parents, leaf = key.split(".")
-    for name in parents:
-      node = node[name]
-    node[leaf] = value
-  return c
+  return trainer_fixtures.override(c, overrides)
 
 
 def test_tfds_prepares_it_and_every_image_decodes(imagenet):

@@ -14,7 +14,8 @@ TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 MOCK_EXAMPLES = 64
 
 
-def _override(config, overrides):
+def override(config, overrides):
+  """Sets dotted fields (`{"knn.enabled": False}`) of a ConfigDict."""
   for dotted, value in overrides.items():
     node = config
     *parents, leaf = dotted.split(".")
@@ -29,7 +30,7 @@ def smoke_config(**overrides):
   config = fashion_mnist.get_config("smoke")
   config.data.pipeline = "tfdata"
   config.data.data_dir = TESTDATA
-  return _override(config, overrides)
+  return override(config, overrides)
 
 
 def device_smoke_config(source_dir: str, **overrides):
@@ -38,7 +39,7 @@ def device_smoke_config(source_dir: str, **overrides):
   config = fashion_mnist.get_config("smoke")
   config.data.pipeline = "device"
   config.data.manual_dir = source_dir
-  return _override(config, overrides)
+  return override(config, overrides)
 
 
 def write_fashion_mnist(directory: str, train: int = MOCK_EXAMPLES,
