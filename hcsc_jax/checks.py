@@ -1,9 +1,9 @@
 """Argument validation for the pure math modules.
 
 The math is jit-compiled, so shape errors are found at trace time (shapes are
-static) and value errors (ids out of range, non-finite numbers) only when the
-caller passes concrete arrays; inside `jit` those values are unknown and the
-checks are skipped rather than guessed.
+static) and value errors (ids out of range, non-positive temperatures) only
+when the caller passes concrete arrays; inside `jit` those values are unknown
+and the checks are skipped rather than guessed.
 """
 
 from __future__ import annotations
@@ -56,13 +56,6 @@ def check_positive(name: str, x) -> None:
   if value is not None and value.size and not np.all(value > 0):
     raise ValueError(
         f"{name} must be positive everywhere; its minimum is {value.min()}.")
-
-
-def check_finite(name: str, x) -> None:
-  value = concrete_value(x)
-  if value is not None and value.size and not np.all(np.isfinite(value)):
-    bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
-    raise ValueError(f"{name} contains {bad} non-finite values (NaN or inf).")
 
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:

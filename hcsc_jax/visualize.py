@@ -27,7 +27,8 @@ flags.mark_flags_as_required(["workdir", "output"])
 
 def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
   """Writes the report; returns the path of report.html."""
-  from hcsc_jax import sharding, validation, workdirs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import sharding, workdirs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
   step = None
@@ -36,7 +37,7 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
     matching = [s for s, p in positions.items()
                 if p.epoch == epoch and p.step_in_epoch == 0]
     if not matching:
-      raise validation.ConfigError(
+      raise ConfigError(
           f"--epoch={epoch}: no checkpoint was written after epoch {epoch}; "
           f"available: {sorted({p.epoch for p in positions.values()})}.")
     step = max(matching)

@@ -18,7 +18,7 @@ from hcsc_jax import checkpointing
 from hcsc_jax import optimizer
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
-from hcsc_jax import validation
+from hcsc_jax.errors import ConfigError
 
 RUN_INFO = "run_info.json"
 CONFIG = "config.json"
@@ -102,7 +102,7 @@ def accept_resume_changes(workdir: str, saved, config) -> list[str]:
   changes = config_differences(saved, config)
   refused = [c for c in changes if not _resumable(c)]
   if refused:
-    raise validation.ConfigError(
+    raise ConfigError(
         f"{workdir} holds a run with another recipe; resuming would mix "
         f"two: {'; '.join(refused)}. Resume with the original values, use "
         "another --workdir, or pass --config.reset_from=<workdir> to start a "
@@ -233,7 +233,7 @@ def start_from_weights(state, source: str, tx):
         out[path] = new
         fresh_heads.append(f"{tree_name}/{path}")
       else:
-        raise validation.ConfigError(
+        raise ConfigError(
             f"reset_from={source} holds {old_config.arch} (width "
             f"{old_config.width}) weights; {tree_name}/{path} does not fit "
             "the new architecture. reset_from keeps the backbone, so only "

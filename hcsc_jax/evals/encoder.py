@@ -14,8 +14,8 @@ from hcsc_jax import interop
 from hcsc_jax import models
 from hcsc_jax import state as state_lib
 from hcsc_jax import torch_format
-from hcsc_jax import validation
 from hcsc_jax import workdirs
+from hcsc_jax.errors import ConfigError
 
 ENCODERS = ("checkpoint", "random")
 ARCH_FIELDS = ("arch", "width", "small_stem", "embed_dim")
@@ -66,7 +66,7 @@ def load(eval_config, workdir: str) -> Encoder:
   when that is set."""
   image_size = eval_config.data.image_size
   if eval_config.encoder not in ENCODERS:
-    raise validation.ConfigError(
+    raise ConfigError(
         f"encoder={eval_config.encoder!r}; choose one of {list(ENCODERS)}.")
   if eval_config.checkpoint:
     encoder = _from_torch(eval_config.checkpoint, image_size,
@@ -87,7 +87,7 @@ def load(eval_config, workdir: str) -> Encoder:
                         f"{position.epoch})", _arch_of(config))
   expected = eval_config.get("arch")
   if expected and expected != encoder.arch["arch"]:
-    raise validation.ConfigError(
+    raise ConfigError(
         f"config.arch={expected!r} but the checkpoint holds "
         f"{encoder.arch['arch']} (width {encoder.arch['width']}, small_stem="
         f"{encoder.arch['small_stem']}) from {encoder.source}; pass the "

@@ -12,8 +12,8 @@ import numpy as np
 from hcsc_jax import embedding
 from hcsc_jax import reporting
 from hcsc_jax import sharding
-from hcsc_jax import validation
 from hcsc_jax import workdirs
+from hcsc_jax.errors import ConfigError
 from hcsc_jax.data import sources
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
@@ -66,7 +66,7 @@ def _check_same_start(directory: str, encoder, cfg) -> None:
     changed = sorted(part for part in record
                      if started.get(part) != record[part])
     if changed:
-      raise validation.ConfigError(
+      raise ConfigError(
           f"{directory} holds a classifier started with different {changed} "
           f"(was {[started.get(p) for p in changed]}); delete that directory "
           "or pass another --config.name.")
@@ -102,7 +102,7 @@ def evaluate(cfg, workdir: str) -> dict:
   problems = config_problems(cfg, jax.local_device_count(),
                              jax.process_count())
   if problems:
-    raise validation.ConfigError("invalid evaluation config:\n  "
+    raise ConfigError("invalid evaluation config:\n  "
                                  + "\n  ".join(problems))
   run_config = (None if cfg.checkpoint
                 else workdirs.load_config(workdir))
