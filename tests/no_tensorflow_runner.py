@@ -1,14 +1,15 @@
 """Runs a module as `python -m` would, with TensorFlow and TFDS made
-unimportable, as on an accelerator host that has neither.
+unimportable, as on an accelerator host that has neither (and faiss too
+with --no_faiss).
 
-  python -m tests.no_tensorflow_runner <module> [args...]
+  python -m tests.no_tensorflow_runner [--no_faiss] <module> [args...]
 """
 
 import importlib.abc
 import runpy
 import sys
 
-BLOCKED = ("tensorflow", "tensorflow_datasets")
+BLOCKED = ["tensorflow", "tensorflow_datasets"]
 
 
 class _Hiding(importlib.abc.MetaPathFinder):
@@ -30,6 +31,9 @@ class _Hiding(importlib.abc.MetaPathFinder):
 
 
 def main() -> None:
+  if sys.argv[1] == "--no_faiss":
+    BLOCKED.append("faiss")
+    del sys.argv[1]
   sys.meta_path[:] = [_Hiding(finder) for finder in sys.meta_path]
   module, sys.argv = sys.argv[1], [sys.argv[1]] + sys.argv[2:]
   try:

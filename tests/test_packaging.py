@@ -37,3 +37,14 @@ def test_wheel_holds_every_package_the_configs_and_the_subset_lists(
     assert config in names
   for subset in ("1percent.txt.gz", "10percent.txt.gz"):
     assert f"hcsc_jax/data/imagenet_subsets/{subset}" in names
+
+
+def test_method_and_jax_kmeans_work_without_tensorflow_and_faiss():
+  child = subprocess.run(
+      [sys.executable, "-m", "tests.no_tensorflow_runner", "--no_faiss",
+       "tests.core_without_tf_probe"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert child.returncode == 0, child.stderr[-2000:]
+  assert "levels [8, 4]" in child.stdout
+  assert "blocked modules loaded: []" in child.stdout
