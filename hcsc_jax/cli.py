@@ -87,8 +87,8 @@ def user_errors() -> tuple[type, ...]:
   input, a busy or damaged workdir, a failed write, and what escapes from
   TensorFlow's input pipeline (when it is loaded)."""
   from hcsc_jax import checkpointing, workdir_lock  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
-  errors = [ConfigError, FileNotFoundError, OSError,
+  from hcsc_jax.errors import ConfigError, InputExhaustedError  # pylint: disable=g-import-not-at-top
+  errors = [ConfigError, InputExhaustedError, FileNotFoundError, OSError,
             workdir_lock.WorkdirBusyError, checkpointing.CheckpointWriteError,
             checkpointing.CheckpointDamagedError]
   if "tensorflow" in sys.modules:

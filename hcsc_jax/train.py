@@ -25,6 +25,7 @@ from hcsc_jax.checkpointing import Position
 from hcsc_jax.data import sources
 from hcsc_jax import workdir_lock
 from hcsc_jax.evals import knn
+from hcsc_jax.errors import InputExhaustedError
 from hcsc_jax.preemption import Preempted
 from hcsc_jax.preemption import PreemptionWatcher
 from hcsc_jax.preemption import run_interruptible
@@ -199,6 +200,13 @@ class Run:
         break
     if totals is not None:
       self._report(epoch * self.steps_per_epoch + done, totals)
+    if done < self.steps_per_epoch and not watcher.requested:
+      raise InputExhaustedError(
+          f"the train input of epoch {epoch} ended after step {done} of "
+          f"{self.steps_per_epoch}: examples were dropped (undecodable "
+          "images, named in the warnings above), so the epoch has fewer "
+          "full batches; repair or remove those files and rerun (the run "
+          "resumes from its last checkpoint).")
     return done
 
   def _report(self, step: int, totals: dict) -> None:

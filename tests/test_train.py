@@ -237,8 +237,12 @@ def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(device_reference_run,
       sum(i["wall_s"] for i in resumed["invocations"]))
 
 
+HOST_VIEWS = {"augment.on_device": False}
+
+
 def _poison_second_batch(monkeypatch):
-  """NaN pixels in the query view of the second train batch."""
+  """NaN pixels in the query view of the second train batch (float views:
+  run with augment.on_device=False, `HOST_VIEWS`)."""
   put_batch = train.sharding.put_batch
   calls = {"count": 0}
 
@@ -255,7 +259,8 @@ def test_injected_nan_stops_the_run_naming_step_and_checkpoint(tmp_path,
                                                                monkeypatch):
   _poison_second_batch(monkeypatch)
   with mock_fashion_mnist(), pytest.raises(train.NonFiniteLossError) as error:
-    train.train_and_evaluate(smoke_config(**{"knn.enabled": False}),
+    train.train_and_evaluate(smoke_config(**HOST_VIEWS,
+                                          **{"knn.enabled": False}),
                              str(tmp_path))
   message = str(error.value)
   assert "non-finite loss or gradient at step 1" in message
@@ -269,11 +274,27 @@ def test_injected_nan_is_skipped_when_allowed(tmp_path, monkeypatch):
   with mock_fashion_mnist():
     summary = train.train_and_evaluate(
         smoke_config(skip_nonfinite_steps=True, **{"knn.enabled": False},
-                     eval_every=0), str(tmp_path))
-    finished = train.Run(smoke_config(), str(tmp_path))
+                     eval_every=0, **HOST_VIEWS), str(tmp_path))
+    finished = train.Run(smoke_config(**HOST_VIEWS), str(tmp_path))
   assert summary["skipped_steps"] == 1 and summary["step"] == 8
   for leaf in _params(finished.state):
     assert np.all(np.isfinite(leaf))
+
+
+def test_input_that_ends_early_is_an_error_not_a_preemption(tmp_path,
+                                                            monkeypatch):
+  """Undecodable images are dropped by tf.data; an epoch left with fewer
+  full batches than steps stops the run with one line, never as if it had
+  been preempted (which would end it quietly with exit code 0)."""
+  prefetch = train.sharding.prefetch_to_device
+
+  def one_batch_short(batches, mesh, depth=2):
+    return prefetch(list(batches)[:-1], mesh, depth)
+  monkeypatch.setattr(train.sharding, "prefetch_to_device", one_batch_short)
+  with mock_fashion_mnist(), pytest.raises(train.InputExhaustedError,
+                                           match="ended after step 3 of 4"):
+    train.train_and_evaluate(smoke_config(**{"knn.enabled": False}),
+                             str(tmp_path))
 
 
 def test_full_disk_at_a_save_keeps_earlier_checkpoints(reference_run,

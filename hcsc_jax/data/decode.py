@@ -88,8 +88,9 @@ def train_crops(data: tf.Tensor, seeds: Sequence[tf.Tensor],
                                         right - left]), channels)
   crops = []
   for window, view in zip(windows, views):
-    crop = tf.slice(union, [window[0] - top, window[1] - left, 0],
-                    [window[2], window[3], -1])
+    crop = tf.ensure_shape(  # tf.slice forgets the static channel count
+        tf.slice(union, [window[0] - top, window[1] - left, 0],
+                 [window[2], window[3], -1]), [None, None, channels])
     crops.append(tf.ensure_shape(resize_uint8(crop, [view.size, view.size]),
                                  [view.size, view.size, 3]))
   return crops
