@@ -1,21 +1,60 @@
 """Embeds a whole split in dataset-index order (eval mode, sharded).
 
 The dataset (`data.sources`) yields eval batches as global device arrays,
-padded to the same number of batches on every process; features, indices
+padded to the same number of batches on every process; outputs, indices
 and masks are gathered so each process ends with the full [N, dim] array.
 One batch is kept in flight while the previous one is fetched, so the host
-copy overlaps the next forward pass.
+copy overlaps the next forward pass. `map_split` is that loop for any
+per-example function (figures and classifier accuracy use it too).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import itertools
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import step as step_lib
+
+
+def map_split(fn: Callable, dataset, split: str, batch_size: int, mesh,
+              description: Optional[str] = None,
+              max_batches: Optional[int] = None,
+              stop_check: Optional[Callable[[], None]] = None,
+              carry: Sequence[str] = ("index", "label")
+              ) -> Iterator[dict[str, np.ndarray]]:
+  """The one dataset -> per-example outputs loop (embedding, classifier
+  accuracy, figures): per eval batch, a host dict of `fn(images)` under
+  "outputs" and the `carry` fields, padding rows dropped. The host copy of
+  a batch is made after the next batch is dispatched, so it overlaps that
+  pass. `stop_check` runs between batches (it raises to abandon the pass).
+  Every process must consume the same number of batches."""
+  count, batches = dataset.eval_batches(split, batch_size, mesh)
+  if max_batches is not None:
+    count = min(count, max_batches)
+    batches = itertools.islice(batches, count)
+  if description is not None:
+    batches = reporting.progress_bar(batches, count, description)
+  pending = None
+  for batch in batches:
+    if stop_check is not None:
+      stop_check()
+    current = {"outputs": fn(batch["image"]), "mask": batch["mask"],
+               **{name: batch[name] for name in carry}}
+    if pending is not None:
+      yield _kept_rows(pending)
+    pending = current
+  if pending is not None:
+    yield _kept_rows(pending)
+
+
+def _kept_rows(device_batch: dict) -> dict[str, np.ndarray]:
+  host = sharding.to_host(device_batch)
+  keep = host.pop("mask").astype(bool)
+  return {name: value[keep] for name, value in host.items()}
 
 
 def embed_split(embed_fn: Callable, params, batch_stats, dataset,
@@ -28,34 +67,17 @@ def embed_split(embed_fn: Callable, params, batch_stats, dataset,
   `stop_check` is called between batches (it raises to abandon the pass).
   """
   total = dataset.num_examples(split)
-  count, batches = dataset.eval_batches(split, batch_size, mesh)
   features = None
   labels = np.full(total, -1, np.int32)
   seen = np.zeros(total, bool)
-
-  def collect(pending):
-    nonlocal features
-    host = sharding.to_host(pending)
-    keep = host["mask"].astype(bool)
-    rows = host["index"][keep]
+  for rows in map_split(lambda images: embed_fn(params, batch_stats, images),
+                        dataset, split, batch_size, mesh, description,
+                        stop_check=stop_check):
     if features is None:
-      features = np.zeros((total, host["features"].shape[1]), np.float32)
-    features[rows] = host["features"][keep]
-    labels[rows] = host["label"][keep]
-    seen[rows] = True
-
-  pending = None
-  for batch in reporting.progress_bar(batches, count, description):
-    if stop_check is not None:
-      stop_check()
-    current = {"features": embed_fn(params, batch_stats, batch["image"]),
-               "index": batch["index"], "label": batch["label"],
-               "mask": batch["mask"]}
-    if pending is not None:
-      collect(pending)
-    pending = current
-  if pending is not None:
-    collect(pending)
+      features = np.zeros((total, rows["outputs"].shape[1]), np.float32)
+    features[rows["index"]] = rows["outputs"]
+    labels[rows["index"]] = rows["label"]
+    seen[rows["index"]] = True
   missing = int(total - seen.sum())
   if missing:
     reporting.log(f"{split}: {missing} of {total} images could not be decoded "

@@ -20,6 +20,7 @@ import numpy as np
 import optax
 
 from hcsc_jax import checkpointing
+from hcsc_jax import embedding
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import workdir_lock
@@ -138,19 +139,15 @@ def accuracy(model, state, dataset, split: str, batch_size: int,
              mesh) -> dict[str, float]:
   """Top-1 / top-5 over every example of `split`."""
   predict = make_predict(model, mesh)
-  count, batches = dataset.eval_batches(split, batch_size, mesh)
   correct1 = correct5 = total = 0
-  for device in reporting.progress_bar(batches, count, f"evaluate {split}"):
-    top = sharding.to_host(predict(state.params, state.batch_stats,
-                                   device["image"]))
-    host = sharding.to_host({"label": device["label"],
-                             "mask": device["mask"]})
-    keep = host["mask"].astype(bool)
-    truth = host["label"][keep]
-    top = top[keep]
+  for rows in embedding.map_split(
+      lambda images: predict(state.params, state.batch_stats, images),
+      dataset, split, batch_size, mesh, f"evaluate {split}",
+      carry=("label",)):
+    top, truth = rows["outputs"], rows["label"]
     correct1 += int(np.sum(top[:, 0] == truth))
     correct5 += int(np.sum(np.any(top == truth[:, None], axis=1)))
-    total += int(keep.sum())
+    total += len(truth)
   return {"top1": correct1 / max(total, 1), "top5": correct5 / max(total, 1)}
 
 

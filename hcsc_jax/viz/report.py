@@ -13,14 +13,13 @@ import base64
 import dataclasses
 import html
 import io
-import itertools
 import os
 
 import jax
 import numpy as np
 
+from hcsc_jax import embedding
 from hcsc_jax import selection
-from hcsc_jax import sharding
 from hcsc_jax import step as step_lib
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.viz import figures
@@ -60,23 +59,16 @@ def load_sample(state, config, model, dataset, mesh, count: int) -> Sample:
         f"data set {dataset.name} has no 'image' feature (features: "
         f"{list(dataset.feature_names)}); there is nothing to show.")
   embed = step_lib.make_embed(model, mesh, "head")
-  _, batches = dataset.eval_batches(config.data.train_split,
-                                    config.embed_batch_size, mesh)
   mean, std = np.asarray(config.data.mean), np.asarray(config.data.std)
-  parts = []
   needed = -(-count // config.embed_batch_size)  # same on every process
-  for device in itertools.islice(batches, needed):
-    host = sharding.to_host({
-        "features": embed(state.key_params, state.key_batch_stats,
-                          device["image"]),
-        "image": device["image"], "label": device["label"],
-        "index": device["index"], "mask": device["mask"]})
-    keep = host["mask"].astype(bool)
-    parts.append({k: v[keep] for k, v in host.items() if k != "mask"})
+  parts = list(embedding.map_split(
+      lambda images: embed(state.key_params, state.key_batch_stats, images),
+      dataset, config.data.train_split, config.embed_batch_size, mesh,
+      max_batches=needed, carry=("image", "label", "index")))
   joined = {k: np.concatenate([p[k] for p in parts])[:count]
             for k in parts[0]}
   return Sample(np.clip(joined["image"] * std + mean, 0, 1),
-                joined["features"], joined["label"], joined["index"])
+                joined["outputs"], joined["label"], joined["index"])
 
 
 def _levels(state):
