@@ -182,7 +182,7 @@ class Run:
     """Trains from `start_step`; returns the number of steps done in the
     epoch (less than steps_per_epoch only when preempted)."""
     steps = self.steps_per_epoch - start_step
-    done, totals = start_step, None
+    done, totals, stopped = start_step, None, False
     inputs = self.data.step_inputs(epoch, start_step, steps)
     for step_inputs in reporting.progress_bar(inputs, steps,
                                               f"epoch {epoch}"):
@@ -197,10 +197,11 @@ class Run:
         self._report(step, totals)
         totals = None
       if watcher.requested:
+        stopped = True
         break
     if totals is not None:
       self._report(epoch * self.steps_per_epoch + done, totals)
-    if done < self.steps_per_epoch and not watcher.requested:
+    if done < self.steps_per_epoch and not stopped:
       raise InputExhaustedError(
           f"the train input of epoch {epoch} ended after step {done} of "
           f"{self.steps_per_epoch}: examples were dropped (undecodable "

@@ -16,11 +16,17 @@ NUM_EXAMPLES = 64
 
 
 def _batches(config, count, seed=0):
+  """Views as the input path ships them: uint8 crops when the step
+  augments (`augment.on_device`), normalised float32 otherwise."""
   rng = np.random.default_rng(seed)
-  size = config.data.image_size
+  shape = (16, config.data.image_size, config.data.image_size, 3)
+
+  def view():
+    if config.augment.on_device:
+      return rng.integers(0, 256, shape).astype(np.uint8)
+    return rng.normal(size=shape).astype(np.float32)
   for _ in range(count):
-    yield {"query": rng.normal(size=(16, size, size, 3)).astype(np.float32),
-           "key": rng.normal(size=(16, size, size, 3)).astype(np.float32),
+    yield {"query": view(), "key": view(),
            "index": rng.integers(0, NUM_EXAMPLES, 16).astype(np.int32)}
 
 

@@ -86,7 +86,7 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
       study_runs.run_dir(workdir, "hcsc", 0), "checkpoints"))) == before
   changed = device_smoke_config(source, epochs=2, base_lr=0.5, eval_every=0,
                                 **{"knn.ks": (1, 3)})
-  with pytest.raises(ConfigError, match=r"base_lr: 0.06 -> 0.5"):
+  with pytest.raises(ConfigError, match=r"base_lr: 0.12 -> 0.5"):
     study_runs.run_study(changed, workdir, ["hcsc"], [0], ["knn"], "hcsc",
                          _eval_config)
   with pytest.raises(ConfigError, match="'nope' is unknown"):

@@ -284,7 +284,7 @@ def test_resuming_with_another_recipe_is_refused_and_bookkeeping_recorded(
   shutil.copytree(source, workdir)
   shutil.rmtree(os.path.join(workdir, "checkpoints", "8"))  # mid-run
   with pytest.raises(validation.ConfigError,
-                     match=r"another recipe.*base_lr: 0.06 -> 0.1; "
+                     match=r"another recipe.*base_lr: 0.12 -> 0.1; "
                      r"batch_size: 16 -> 32"):
     train.Run(device_smoke_config(idx_source, batch_size=32, base_lr=0.1),
               workdir)
