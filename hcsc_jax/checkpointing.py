@@ -29,8 +29,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-MANIFEST = "hcsc_manifest.json"
-DAMAGED = "checkpoints_damaged"
+from hcsc_jax import workdir_layout
+
+MANIFEST = workdir_layout.CHECKPOINT_MANIFEST
+DAMAGED = workdir_layout.DAMAGED_CHECKPOINTS
 # What every complete checkpoint holds, whatever orbax writes besides.
 REQUIRED_FILES = ("_CHECKPOINT_METADATA", "state/_METADATA",
                   "position/metadata")
@@ -156,7 +158,7 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep: int):
     self.workdir = os.path.abspath(workdir)
-    self.directory = os.path.join(self.workdir, "checkpoints")
+    self.directory = os.path.join(self.workdir, workdir_layout.CHECKPOINTS)
     self.keep = keep
     self.manager = self._open()
 

@@ -12,7 +12,6 @@ import numpy as np
 from hcsc_jax import checkpointing
 from hcsc_jax import optimizer
 from hcsc_jax import param_mapping
-from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import torch_format
@@ -139,8 +138,6 @@ def _require_new_workdir(workdir: str) -> None:
 
 
 def import_checkpoint(path: str, workdir: str, config, num_examples: int):
-  from hcsc_jax import checkpointing, optimizer, reporting, sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   _require_new_workdir(workdir)
   parts = torch_format.split_checkpoint(torch_format.load_pth(path), path)
   for field, value in infer_architecture(parts["query"]).items():
@@ -172,6 +169,6 @@ def import_checkpoint(path: str, workdir: str, config, num_examples: int):
   checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
   checkpoints.save(0, state, checkpointing.Position(parts["epoch"], 0, False))
   checkpoints.close()
-  reporting.save_config(config, workdir)
+  workdirs.save_config(config, workdir)
   workdirs.save_run_info(workdir, num_examples)
   return config

@@ -23,7 +23,9 @@ from absl import logging
 from clu import parameter_overview
 import tqdm
 
-METRICS_FILE = "metrics.jsonl"
+from hcsc_jax import workdir_layout
+
+METRICS_FILE = workdir_layout.METRICS
 
 
 # Libraries whose INFO records would drown the run's own log lines.
@@ -171,12 +173,6 @@ def _plain(value):
   if isinstance(value, (tuple, list)):
     return list(value)
   return str(value)
-
-
-def save_config(config, workdir: str) -> None:
-  if is_lead_process():
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def log(message: str) -> None:

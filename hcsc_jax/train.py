@@ -8,7 +8,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hcsc_jax import checkpointing
@@ -20,6 +19,7 @@ from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
 from hcsc_jax import validation
+from hcsc_jax import workdir_layout
 from hcsc_jax import workdirs
 from hcsc_jax.checkpointing import Position
 from hcsc_jax.data import sources
@@ -106,7 +106,7 @@ class Run:
       reporting.log(f"new run from the encoder weights of "
                     f"{self.config.reset_from}")
     reporting.log_parameters(state.params)
-    reporting.save_config(self.config, self.workdir)
+    workdirs.save_config(self.config, self.workdir)
     if reporting.is_lead_process():
       workdirs.save_run_info(self.workdir, self.data.num_examples)
     return state, Position()
@@ -263,17 +263,15 @@ class Run:
         split, cfg.embed_batch_size, self.mesh, "backbone",
         f"kNN: {split}", self._stop_check())
                    for split in (cfg.data.train_split, cfg.data.eval_split))
-    return knn.knn_accuracy(train[0], train[1], test[0], test[1],
-                            ks=tuple(cfg.knn.ks),
-                            temperature=cfg.knn.temperature,
-                            chunk=cfg.knn.batch_size)
+    return knn.score(train, test, cfg.knn)
 
 
 def _preempted(run: Run, position: Position) -> dict:
   run.save(position)
   run.checkpoints.close()
   summary = _summary(run, finished=False)
-  reporting.save_json(os.path.join(run.workdir, "summary.json"), summary)
+  reporting.save_json(workdir_layout.path(run.workdir, workdir_layout.SUMMARY),
+                      summary)
   print(f"preempted: checkpoint at step {int(run.state.step)} (epoch "
         f"{position.epoch}, step {position.step_in_epoch} of "
         f"{run.steps_per_epoch}); rerun the same command to resume.",
@@ -360,7 +358,8 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
     summary = _summary(run, finished=True)
   except Preempted:  # during the final kNN; every checkpoint is written
     return _preempted(run, Position(config.epochs, 0, False))
-  reporting.save_json(os.path.join(workdir, "summary.json"), summary)
+  reporting.save_json(workdir_layout.path(workdir, workdir_layout.SUMMARY),
+                      summary)
   knn_results = {k: v for k, v in summary.items() if k.startswith("knn_")}
   if knn_results:
     run.writer.write_scalars(int(run.state.step), knn_results)
@@ -373,7 +372,7 @@ def _summary(run: Run, finished: bool) -> dict:
   online kNN of every invocation that ended (finished or preempted), total
   wall time, damaged checkpoints; the final kNN once finished."""
   config = run.config
-  path = os.path.join(run.workdir, "summary.json")
+  path = workdir_layout.path(run.workdir, workdir_layout.SUMMARY)
   previous = {}
   if os.path.exists(path):
     with open(path) as f:

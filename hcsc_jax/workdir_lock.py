@@ -20,7 +20,9 @@ import uuid
 
 from absl import logging
 
-LOCK_FILE = ".hcsc_lock"
+from hcsc_jax import workdir_layout
+
+LOCK_FILE = workdir_layout.LOCK
 
 
 class WorkdirBusyError(RuntimeError):

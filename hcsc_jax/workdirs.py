@@ -18,10 +18,11 @@ from hcsc_jax import checkpointing
 from hcsc_jax import optimizer
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
+from hcsc_jax import workdir_layout
 from hcsc_jax.errors import ConfigError
 
-RUN_INFO = "run_info.json"
-CONFIG = "config.json"
+RUN_INFO = workdir_layout.RUN_INFO
+CONFIG = workdir_layout.CONFIG
 # Config fields that fix the shapes (or meaning) of the checkpointed state.
 SHAPE_FIELDS = ("arch", "width", "small_stem", "embed_dim", "queue_size",
                 "use_hierarchy", "num_clusters", "data.name",
@@ -86,7 +87,7 @@ RESUMABLE_FIELDS = ("log_every", "checkpoint_every", "keep_checkpoints",
                     "lock_timeout_s", "reset_from", "knn.", "kmeans.backend",
                     "data.data_dir", "data.manual_dir", "data.threads",
                     "data.device_prefetch", "data.cache")
-CONFIG_HISTORY = "config_history.jsonl"
+CONFIG_HISTORY = workdir_layout.CONFIG_HISTORY
 
 
 def _resumable(change: str) -> bool:
@@ -95,12 +96,18 @@ def _resumable(change: str) -> bool:
              for f in RESUMABLE_FIELDS)
 
 
+def recipe_changes(saved, config) -> list[str]:
+  """The differences a resume may not make: everything outside
+  RESUMABLE_FIELDS."""
+  return [c for c in config_differences(saved, config) if not _resumable(c)]
+
+
 def accept_resume_changes(workdir: str, saved, config) -> list[str]:
   """Refuses a resume that changes the recipe (every changed field listed);
   bookkeeping changes are logged, written to config.json and appended to
   config_history.jsonl. Returns the accepted changes."""
   changes = config_differences(saved, config)
-  refused = [c for c in changes if not _resumable(c)]
+  refused = recipe_changes(saved, config)
   if refused:
     raise ConfigError(
         f"{workdir} holds a run with another recipe; resuming would mix "
@@ -112,9 +119,15 @@ def accept_resume_changes(workdir: str, saved, config) -> list[str]:
                     "; ".join(changes))
     with open(os.path.join(workdir, CONFIG_HISTORY), "a") as f:
       f.write(json.dumps({"time": time.time(), "changes": changes}) + "\n")
+    save_config(config, workdir)
+  return changes
+
+
+def save_config(config, workdir: str) -> None:
+  """`<workdir>/config.json`, written by the lead process."""
+  if jax.process_index() == 0:
     with open(os.path.join(workdir, CONFIG), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  return changes
 
 
 def save_run_info(workdir: str, num_examples: int) -> None:
@@ -186,13 +199,14 @@ def set_aside_checkpoints(workdir: str, checkpoints, keep: int):
   and returns a Checkpointer on the now empty checkpoint folder."""
   step = checkpoints.latest_step()
   checkpoints.close()
-  target = os.path.join(workdir, f"before_reset_{step}")
+  target = os.path.join(workdir, f"{workdir_layout.RESET_PREFIX}{step}")
   suffix = 1
   while os.path.exists(target):
-    target = os.path.join(workdir, f"before_reset_{step}_{suffix}")
+    target = os.path.join(workdir,
+                          f"{workdir_layout.RESET_PREFIX}{step}_{suffix}")
     suffix += 1
   os.makedirs(target)
-  for name in ("checkpoints", CONFIG, RUN_INFO):
+  for name in workdir_layout.RUN_STATE:
     if os.path.exists(os.path.join(workdir, name)):
       os.replace(os.path.join(workdir, name), os.path.join(target, name))
   logging.warning("config changed shapes; previous checkpoints moved to %s",
@@ -202,11 +216,11 @@ def set_aside_checkpoints(workdir: str, checkpoints, keep: int):
 
 def _reset_source(source: str) -> str:
   """`source`, or the copy set aside inside it when it was just reset."""
-  saved = os.path.join(source, "checkpoints")
+  saved = os.path.join(source, workdir_layout.CHECKPOINTS)
   if os.path.isdir(saved) and any(p.isdigit() for p in os.listdir(saved)):
     return source
   aside = sorted((p for p in os.listdir(source) if p.startswith(
-      "before_reset_")), key=lambda p: os.path.getmtime(
+      workdir_layout.RESET_PREFIX)), key=lambda p: os.path.getmtime(
           os.path.join(source, p))) if os.path.isdir(source) else []
   return os.path.join(source, aside[-1]) if aside else source
 

@@ -12,7 +12,6 @@ import torchvision
 from hcsc_jax import checkpointing
 from hcsc_jax import interop
 from hcsc_jax import optimizer
-from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
@@ -51,7 +50,7 @@ def _make_workdir(path, arch, train_steps):
   checkpoints.save(int(state.step), state,
                    checkpointing.Position(1, 0, False))
   checkpoints.close()
-  reporting.save_config(config, path)
+  workdirs.save_config(config, path)
   workdirs.save_run_info(path, NUM_EXAMPLES)
   return path
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from configs.eval import linear_fashion_mnist
+from hcsc_jax import workdir_layout
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import seed_statistics
 from hcsc_jax.evals import study_runs
@@ -57,7 +58,7 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
                                ["knn", "linear"], None, _eval_config)
   for variant in ("hcsc", "mocov2"):
     for seed in (0, 1):
-      directory = study_runs.run_dir(workdir, variant, seed)
+      directory = workdir_layout.study_run(workdir, variant, seed)
       with open(os.path.join(directory, "config.json")) as f:
         saved = json.load(f)
       assert saved["seed"] == seed
@@ -79,11 +80,11 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
     assert f.read().strip() == table
   # A rerun reads every result back (nothing retrains: no new checkpoints).
   before = sorted(os.listdir(os.path.join(
-      study_runs.run_dir(workdir, "hcsc", 0), "checkpoints")))
+      workdir_layout.study_run(workdir, "hcsc", 0), "checkpoints")))
   assert study_runs.run_study(config, workdir, ["hcsc", "mocov2"], [0, 1],
                               ["knn", "linear"], None, _eval_config) == table
   assert sorted(os.listdir(os.path.join(
-      study_runs.run_dir(workdir, "hcsc", 0), "checkpoints"))) == before
+      workdir_layout.study_run(workdir, "hcsc", 0), "checkpoints"))) == before
   changed = device_smoke_config(source, epochs=2, base_lr=0.5, eval_every=0,
                                 **{"knn.ks": (1, 3)})
   with pytest.raises(ConfigError, match=r"base_lr: 0.12 -> 0.5"):

@@ -16,6 +16,7 @@ import pytest
 
 from hcsc_jax import train
 from hcsc_jax import validation
+from hcsc_jax import workdir_layout
 from hcsc_jax import workdirs
 from hcsc_jax.preemption import PreemptionWatcher
 from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
@@ -60,6 +61,22 @@ def test_smoke_run_trains_clusters_and_reports(reference_run):
              for name in os.listdir(workdir))
   line = train.final_line(summary)
   assert re.fullmatch(r"final: epochs=2 knn_top1=[01]\.\d{4} wall_s=\d+", line)
+
+
+def test_workdir_holds_only_the_names_its_layout_declares(reference_run):
+  workdir, _, _ = reference_run
+  declared = {value for name, value in vars(workdir_layout).items()
+              if name.isupper() and isinstance(value, str)}
+  found = {name for name in os.listdir(workdir)
+           if not name.startswith("events.out.tfevents")}
+  assert found <= declared, found - declared
+  assert {workdir_layout.CONFIG, workdir_layout.SUMMARY,
+          workdir_layout.METRICS, workdir_layout.HIERARCHY_STATS,
+          workdir_layout.CHECKPOINTS, workdir_layout.RUN_INFO} <= found
+  for step in os.listdir(os.path.join(workdir, workdir_layout.CHECKPOINTS)):
+    assert os.path.exists(os.path.join(
+        workdir, workdir_layout.CHECKPOINTS, step,
+        workdir_layout.CHECKPOINT_MANIFEST))
 
 
 def test_train_step_compiles_once_across_epochs(tmp_path):

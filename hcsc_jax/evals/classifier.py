@@ -10,7 +10,6 @@ epoch, and on SIGTERM mid-epoch, resuming exactly.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import flax.struct
@@ -23,6 +22,7 @@ from hcsc_jax import checkpointing
 from hcsc_jax import embedding
 from hcsc_jax import reporting
 from hcsc_jax import sharding
+from hcsc_jax import workdir_layout
 from hcsc_jax import workdir_lock
 from hcsc_jax.checkpointing import Position
 from hcsc_jax.evals import encoder as encoder_lib
@@ -237,4 +237,4 @@ def _train(encoder, eval_config, mode: str, dataset, subset, mesh,
 
 
 def directory_for(workdir: str, name: str) -> str:
-  return os.path.join(os.path.abspath(workdir), "eval", name)
+  return workdir_layout.eval_workdir(workdir, name)

@@ -12,6 +12,7 @@ import numpy as np
 from hcsc_jax import embedding
 from hcsc_jax import reporting
 from hcsc_jax import sharding
+from hcsc_jax import workdir_layout
 from hcsc_jax import workdirs
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.data import sources
@@ -39,8 +40,7 @@ def config_problems(cfg, device_count: int = 1,
     if value < 1 or value % (device_count * process_count):
       add(f"{field}={value} must be a positive multiple of the "
           f"{device_count} devices (and {process_count} processes).")
-  if not cfg.knn.ks or min(cfg.knn.ks) < 1:
-    add(f"knn.ks={tuple(cfg.knn.ks)} must be positive.")
+  problems.extend(knn.config_problems(cfg.knn))
   if not cfg.clustering.num_clusters or min(cfg.clustering.num_clusters) < 1:
     add(f"clustering.num_clusters={tuple(cfg.clustering.num_clusters)} must "
         "be positive.")
@@ -56,7 +56,7 @@ def result_name(cfg) -> str:
 def _check_same_start(directory: str, encoder, cfg) -> None:
   """A resumed classifier must continue from the encoder and settings it
   started with; anything else would silently mix two runs."""
-  path = os.path.join(directory, "started.json")
+  path = workdir_layout.path(directory, workdir_layout.PROTOCOL_START)
   record = {"encoder": encoder.record(),
             "classifier": json.loads(cfg.classifier.to_json()),
             "data": json.loads(cfg.data.to_json()), "seed": cfg.seed}
@@ -92,7 +92,7 @@ def _subset(cfg, dataset, directory: str):
   chosen = subsets.stratified_subset(labels, name, cfg.seed)
   if reporting.is_lead_process():
     os.makedirs(directory, exist_ok=True)
-    np.savetxt(os.path.join(directory, f"subset_{name}.txt"), chosen,
+    np.savetxt(workdir_layout.protocol_subset(directory, name), chosen,
                fmt="%d")
   return chosen
 
@@ -118,11 +118,7 @@ def evaluate(cfg, workdir: str) -> dict:
   if cfg.protocol == "knn":
     train = _features(encoder, dataset, cfg, cfg.data.train_split, mesh)
     test = _features(encoder, dataset, cfg, cfg.data.eval_split, mesh)
-    metrics = knn.knn_accuracy(train[0], train[1], test[0], test[1],
-                               ks=tuple(cfg.knn.ks),
-                               temperature=cfg.knn.temperature,
-                               chunk=cfg.knn.chunk,
-                               train_chunk=cfg.knn.train_chunk)
+    metrics = knn.score(train, test, cfg.knn)
     metrics["top1"] = metrics["knn_top1"]
   elif cfg.protocol == "clustering":
     split = {"train": cfg.data.train_split, "eval": cfg.data.eval_split
@@ -143,8 +139,9 @@ def evaluate(cfg, workdir: str) -> dict:
             "encoder": encoder.source, "features": cfg.features,
             **{k: (float(v) if isinstance(v, (float, np.floating)) else v)
                for k, v in metrics.items()}}
-  os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
-  reporting.save_json(os.path.join(workdir, "eval", f"{name}.json"), result)
+  path = workdir_layout.eval_result(workdir, name)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  reporting.save_json(path, result)
   writer = reporting.create_writer(directory)
   writer.write_scalars(0, {f"{cfg.protocol}/{k}": v for k, v in
                            result.items() if isinstance(v, float)})

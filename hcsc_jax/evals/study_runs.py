@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 from hcsc_jax import reporting
 from hcsc_jax import train
 from hcsc_jax import variants
+from hcsc_jax import workdir_layout
 from hcsc_jax import workdirs
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import protocols as protocols_lib
@@ -21,17 +22,13 @@ METRICS = {"knn": ("knn_top1", "kNN top-1"), "linear": ("top1",
            "clustering": ("nmi", "NMI")}
 
 
-def run_dir(workdir: str, variant: str, seed: int) -> str:
-  return os.path.join(workdir, variant, f"seed_{seed}")
-
-
 def _pretrain(config, directory: str) -> dict | None:
   """The run's summary (training it first unless it finished before);
   None when preempted."""
-  path = os.path.join(directory, "summary.json")
+  path = workdir_layout.path(directory, workdir_layout.SUMMARY)
   if os.path.exists(path):
-    changed = workdirs.config_differences(workdirs.load_config(directory),
-                                          config)
+    changed = workdirs.recipe_changes(workdirs.load_config(directory),
+                                      config)
     if changed:
       raise ConfigError(
           f"{directory} holds a run with another config "
@@ -51,7 +48,7 @@ def _evaluate(protocol: str, config, directory: str, summary: dict,
   if protocol == "knn" and key in summary:  # the same protocol, run at the end
     return float(summary[key])
   cfg = eval_config(protocol, config, seed)
-  path = os.path.join(directory, "eval", f"{cfg.name}.json")
+  path = workdir_layout.eval_result(directory, cfg.name)
   if os.path.exists(path):
     with open(path) as f:
       return float(json.load(f)[key])
@@ -80,7 +77,7 @@ def run_study(base_config, workdir: str, variant_names: Sequence[str],
     for variant in variant_names:
       config = variants.apply(variant, base_config.copy_and_resolve_references())
       config.seed = seed
-      directory = run_dir(workdir, variant, seed)
+      directory = workdir_layout.study_run(workdir, variant, seed)
       reporting.log(f"study: {variant} seed {seed} in {directory}")
       summary = _pretrain(config, directory)
       if summary is None:
@@ -92,10 +89,12 @@ def run_study(base_config, workdir: str, variant_names: Sequence[str],
           return None
         values[variant][protocol].append(value)
   record = tabulate(values, list(seeds), list(protocols), baseline)
-  reporting.save_json(os.path.join(workdir, "study.json"), record)
+  reporting.save_json(
+      workdir_layout.path(workdir, workdir_layout.STUDY_RECORD), record)
   table = markdown(record)
   if reporting.is_lead_process():
-    with open(os.path.join(workdir, "study.md"), "w") as f:
+    with open(workdir_layout.path(workdir, workdir_layout.STUDY_TABLE),
+              "w") as f:
       f.write(table + "\n")
   return table
 
