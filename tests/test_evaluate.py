@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from sklearn import metrics
 
 from configs.eval import clustering_fashion_mnist
 from configs.eval import knn_fashion_mnist
@@ -17,6 +18,7 @@ from hcsc_jax import sharding
 from hcsc_jax import train
 from hcsc_jax import validation
 from hcsc_jax.data import pipeline
+from hcsc_jax.evals import agreement
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import protocols
@@ -104,7 +106,6 @@ def test_subset_training_reads_exactly_the_listed_examples(tiny_source,
 
 
 def test_nmi_and_ami_match_scikit_learn_on_planted_clusters():
-  from sklearn import metrics  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   centres = rng.normal(size=(5, 8)) * 5
   labels = np.repeat(np.arange(5), 40)
@@ -312,3 +313,20 @@ def test_evaluation_inherits_the_runs_data_settings(device_reference_run,
   assert "differs from the training run: data.eval_resize: 16 -> 20" in (
       caplog.text)
   assert override.data.eval_resize == 20 and override.data.image_size == 16
+
+
+def test_purity_and_nmi_match_scikit_learn():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 4, 300)
+  assignments = np.where(rng.uniform(size=300) < 0.7, labels,
+                         rng.integers(0, 6, 300))
+  table = metrics.cluster.contingency_matrix(labels, assignments)
+  assert agreement.purity(assignments, labels) == pytest.approx(
+      table.max(axis=0).sum() / 300)
+  assert agreement.nmi(assignments, labels) == pytest.approx(
+      metrics.normalized_mutual_info_score(labels, assignments))
+  unlabelled = labels.copy()
+  unlabelled[:100] = -1
+  keep = unlabelled >= 0
+  assert agreement.nmi(assignments, unlabelled) == pytest.approx(
+      metrics.normalized_mutual_info_score(labels[keep], assignments[keep]))

@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 import pytest
-from sklearn import metrics
 
 from hcsc_jax import train
 from hcsc_jax import validation
@@ -13,23 +12,6 @@ from hcsc_jax import visualize
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
 from tests.trainer_fixtures import mock_fashion_mnist, smoke_config
-
-
-def test_purity_and_nmi_match_scikit_learn():
-  rng = np.random.default_rng(0)
-  labels = rng.integers(0, 4, 300)
-  assignments = np.where(rng.uniform(size=300) < 0.7, labels,
-                         rng.integers(0, 6, 300))
-  table = metrics.cluster.contingency_matrix(labels, assignments)
-  assert stats.purity(assignments, labels) == pytest.approx(
-      table.max(axis=0).sum() / 300)
-  assert stats.nmi(assignments, labels) == pytest.approx(
-      metrics.normalized_mutual_info_score(labels, assignments))
-  unlabelled = labels.copy()
-  unlabelled[:100] = -1
-  keep = unlabelled >= 0
-  assert stats.nmi(assignments, unlabelled) == pytest.approx(
-      metrics.normalized_mutual_info_score(labels[keep], assignments[keep]))
 
 
 def test_grid_has_the_expected_size():

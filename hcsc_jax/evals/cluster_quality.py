@@ -1,5 +1,6 @@
 """Clustering quality (docs/method.md §7): k-means of the features into several
-cluster counts, scored by NMI and AMI against the labels.
+cluster counts, scored by NMI (`agreement.nmi`, the one the trainer
+records) and AMI (scikit-learn) against the labels.
 
 Features are L2-normalised first (the same cosine geometry as kNN and the
 pre-training clustering); k-means is faiss's, with the pre-training code's
@@ -14,6 +15,7 @@ import numpy as np
 from sklearn import metrics
 
 from hcsc_jax import clustering
+from hcsc_jax.evals import agreement
 
 
 def scores(features: np.ndarray, labels: np.ndarray,
@@ -35,8 +37,7 @@ def scores(features: np.ndarray, labels: np.ndarray,
         points, int(k), seed=seed, niter=niter, nredo=nredo,
         max_points_per_centroid=max(1, points.shape[0] // k + 1),
         min_points_per_centroid=1)
-    out[f"nmi_{k}"] = float(metrics.normalized_mutual_info_score(
-        labels, assignments))
+    out[f"nmi_{k}"] = agreement.nmi(assignments, labels)
     out[f"ami_{k}"] = float(metrics.adjusted_mutual_info_score(
         labels, assignments))
   first = num_clusters[0]

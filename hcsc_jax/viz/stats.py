@@ -1,8 +1,8 @@
 """Per-epoch statistics of a hierarchy, recorded by the trainer when it
 clusters (`<workdir>/hierarchy_stats.jsonl`) and plotted over epochs.
 
-Purity and NMI are computed here with NumPy (tests check them against
-scikit-learn) so the trainer needs nothing beyond what it already imports.
+Purity and NMI come from `evals.agreement` (NumPy, so the trainer needs no
+scikit-learn).
 """
 
 from __future__ import annotations
@@ -15,41 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from hcsc_jax import selection
+from hcsc_jax import workdir_layout
+from hcsc_jax.evals import agreement
 
-STATS_FILE = "hierarchy_stats.jsonl"
-
-
-def contingency(assignments: np.ndarray, labels: np.ndarray) -> np.ndarray:
-  """[clusters, classes] counts of the labelled rows."""
-  keep = labels >= 0
-  a, y = assignments[keep], labels[keep]
-  table = np.zeros((int(a.max()) + 1, int(y.max()) + 1), np.int64)
-  np.add.at(table, (a, y), 1)
-  return table
-
-
-def purity(assignments: np.ndarray, labels: np.ndarray) -> float:
-  """Share of rows whose cluster's majority class is their class."""
-  table = contingency(assignments, labels)
-  return float(table.max(axis=1).sum() / max(table.sum(), 1))
-
-
-def nmi(assignments: np.ndarray, labels: np.ndarray) -> float:
-  """Normalised mutual information, arithmetic-mean normalisation (as
-  scikit-learn's default)."""
-  table = contingency(assignments, labels).astype(np.float64)
-  total = table.sum()
-  if total == 0:
-    return 0.0
-  joint = table / total
-  pa, py = joint.sum(axis=1), joint.sum(axis=0)
-  nz = joint > 0
-  mutual = float(np.sum(joint[nz] * np.log(joint[nz] / np.outer(pa, py)[nz])))
-  entropy = lambda p: float(-np.sum(p[p > 0] * np.log(p[p > 0])))
-  ha, hy = entropy(pa), entropy(py)
-  if ha == 0 and hy == 0:
-    return 1.0
-  return mutual / max((ha + hy) / 2, 1e-12)
+STATS_FILE = workdir_layout.HIERARCHY_STATS
 
 
 def keep_ratio(queue, centroids, temperatures, labels) -> float:
@@ -82,8 +51,8 @@ def epoch_record(epoch: int, hierarchy, queue, labels: np.ndarray,
                                  assignments[sample]),
     }
     if labels is not None and np.any(labels >= 0):
-      record["purity"] = purity(assignments, labels)
-      record["nmi"] = nmi(assignments, labels)
+      record["purity"] = agreement.purity(assignments, labels)
+      record["nmi"] = agreement.nmi(assignments, labels)
     levels.append(record)
   return {"epoch": int(epoch), "levels": levels}
 
