@@ -54,6 +54,7 @@ import numpy as np
 
 from hcsc_jax import objective
 from hcsc_jax import prototypes
+from hcsc_jax import synthetic
 
 
 def _timed(fn: Callable[[int], object], warmup: int, steps: int
@@ -72,26 +73,13 @@ def _timed(fn: Callable[[int], object], warmup: int, steps: int
   return first, statistics.median(times)
 
 
-def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-  x = rng.normal(size=(n, d)).astype(np.float32)
-  return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def synthetic_hierarchy(num_clusters, num_examples, dim, seed=0
-                        ) -> prototypes.HierarchyArrays:
-  """A random but consistent hierarchy on the default device."""
-  levels = prototypes.random_levels(np.random.default_rng(seed), num_clusters,
-                                    num_examples, dim)
-  return prototypes.from_numpy_levels(**levels)
-
-
 def bench_hcsc_head(args) -> dict[str, float]:
   rng = np.random.default_rng(0)
   batch, dim = args.batch, args.dim
-  hierarchy = synthetic_hierarchy(args.clusters, args.num_examples, dim)
-  queue = jnp.asarray(_unit(rng, args.queue, dim))
-  q = jnp.asarray(_unit(rng, batch, dim))
-  k = jnp.asarray(_unit(rng, batch, dim))
+  hierarchy = synthetic.random_hierarchy(args.clusters, args.num_examples, dim)
+  queue = jnp.asarray(synthetic.unit_rows(rng, args.queue, dim))
+  q = jnp.asarray(synthetic.unit_rows(rng, batch, dim))
+  k = jnp.asarray(synthetic.unit_rows(rng, batch, dim))
   config = objective.ObjectiveConfig(sampler=args.sampler)
   cache = prototypes.queue_log_normalizers(queue, hierarchy)
   use_cache = not args.no_cache
@@ -144,7 +132,8 @@ def bench_step(args) -> dict[str, float]:
   tx, schedule = optimizer.make_optimizer(config, steps_per_epoch=5000)
   state = state_lib.create_train_state(config, model, tx, args.num_examples,
                                        mesh)
-  hierarchy = synthetic_hierarchy(args.clusters, args.num_examples, args.dim)
+  hierarchy = synthetic.random_hierarchy(args.clusters, args.num_examples,
+                                         args.dim)
   state = step_lib.make_push_hierarchy(mesh)(
       state, jax.device_put(hierarchy, sharding.replicated(mesh)))
   train_step = step_lib.make_train_step(config, model, tx, schedule, mesh,
@@ -200,7 +189,7 @@ def bench_step(args) -> dict[str, float]:
 def bench_cluster(args) -> dict[str, float]:
   from hcsc_jax import clustering  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
-  centres = _unit(rng, 1000, args.dim)
+  centres = synthetic.unit_rows(rng, 1000, args.dim)
   results = {}
   for size in (int(n) for n in args.cluster_sizes.split(",")):
     points = centres[rng.integers(0, 1000, size)] + 0.3 / np.sqrt(
@@ -295,7 +284,7 @@ def bench_input(args) -> dict[str, float]:
              "input_pairs_per_cpu_s": pairs / cpu,
              "input_cores_per_h100": 3382 / (pairs / cpu)}
   stream.close()  # its prefetching threads would share the eval's cores
-  del stream, data
+  del stream
   count, eval_stream = pipeline.eval_batches(builder, config.data, "train",
                                              config.batch_size)
   next(eval_stream)
@@ -346,8 +335,9 @@ def bench_paths(args) -> dict[str, float]:
     tx, schedule = optimizer.make_optimizer(config, data.steps_per_epoch)
     state = state_lib.create_train_state(config, model, tx,
                                          data.num_examples, mesh)
-    hierarchy = synthetic_hierarchy(tuple(config.num_clusters),
-                                    data.num_examples, config.embed_dim)
+    hierarchy = synthetic.random_hierarchy(tuple(config.num_clusters),
+                                           data.num_examples,
+                                           config.embed_dim)
     state = step_lib.make_push_hierarchy(mesh)(
         state, jax.device_put(hierarchy, sharding.replicated(mesh)))
     holder = {"state": state}
@@ -368,10 +358,11 @@ def bench_paths(args) -> dict[str, float]:
     results[f"paths_{pipeline}"] = timed_steps(train_step, inputs, steps)
     if pipeline == "device":  # the step alone, on a fixed batch
       batch = jax.jit(data.batch)(data.epoch_inputs(0), jnp.int32(0))
-      synthetic = step_lib.make_train_step(config, model, tx, schedule, mesh)
+      fixed_step = step_lib.make_train_step(config, model, tx, schedule,
+                                            mesh)
       repeat = itertools.repeat(batch)
-      timed_steps(synthetic, repeat, 3)
-      results["paths_synthetic"] = timed_steps(synthetic, repeat, steps)
+      timed_steps(fixed_step, repeat, 3)
+      results["paths_synthetic"] = timed_steps(fixed_step, repeat, steps)
     state = holder["state"]
     embed = step_lib.make_embed(model, mesh, "head")
     splits = (config.data.train_split, config.data.eval_split)
@@ -386,10 +377,7 @@ def bench_paths(args) -> dict[str, float]:
           model, state.params, state.batch_stats, dataset, split,
           config.embed_batch_size, mesh, "backbone", "kNN")
                      for split in splits)
-      knn.knn_accuracy(train[0], train[1], test[0], test[1],
-                       ks=tuple(config.knn.ks),
-                       temperature=config.knn.temperature,
-                       chunk=config.knn.batch_size)
+      knn.score(train, test, config.knn)
       results[f"paths_{pipeline}_knn_s"] = time.perf_counter() - start
   return results
 

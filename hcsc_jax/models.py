@@ -14,7 +14,7 @@ global batch that SPMD `jit` would otherwise normalise over.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax

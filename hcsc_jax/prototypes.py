@@ -100,24 +100,3 @@ def refresh_log_normalizers(cache: tuple[Array, ...], new_rows: Array,
   return tuple(
       jax.lax.dynamic_update_slice(old, new, (pointer,))
       for old, new in zip(cache, fresh))
-
-
-def random_levels(rng: np.random.Generator, num_clusters: Sequence[int],
-                  num_examples: int, dim: int, tau: float = 0.2) -> dict:
-  """A random but consistent hierarchy as NumPy lists (chained assignments,
-  logits from the centroids): synthetic input for benchmarks and tests."""
-  def unit(n):
-    x = rng.normal(size=(n, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-  centroids = [unit(m) for m in num_clusters]
-  temperatures = [(tau * rng.uniform(0.5, 1.5, m)).astype(np.float32)
-                  for m in num_clusters]
-  parents = [rng.integers(0, up, m) for m, up in
-             zip(num_clusters[:-1], num_clusters[1:])]
-  assignments = [rng.integers(0, num_clusters[0], num_examples)]
-  for p in parents:
-    assignments.append(p[assignments[-1]])
-  logits = [lo @ up.T for lo, up in zip(centroids, centroids[1:])]
-  return dict(centroids=centroids, temperatures=temperatures,
-              assignments=assignments, parents=parents,
-              child_parent_logits=logits)

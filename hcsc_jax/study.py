@@ -12,7 +12,6 @@ and evaluations. The table goes to stdout, <workdir>/study.md and
 <workdir>/study.json. Variants: see `hcsc_jax.variants`.
 """
 
-import json
 import os
 import sys
 

@@ -9,7 +9,7 @@ from hcsc_jax import optimizer
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
-from hcsc_jax.benchmark import synthetic_hierarchy
+from hcsc_jax import synthetic
 from tests.trainer_fixtures import smoke_config
 
 NUM_EXAMPLES = 64
@@ -35,7 +35,7 @@ def _active_state_and_step(config, mesh):
   model = state_lib.build_model(config)
   tx, schedule = optimizer.make_optimizer(config, steps_per_epoch=4)
   state = state_lib.create_train_state(config, model, tx, NUM_EXAMPLES, mesh)
-  hierarchy = synthetic_hierarchy(tuple(config.num_clusters), NUM_EXAMPLES,
+  hierarchy = synthetic.random_hierarchy(tuple(config.num_clusters), NUM_EXAMPLES,
                                   config.embed_dim, seed=3)
   state = step_lib.make_push_hierarchy(mesh)(
       state, jax.device_put(hierarchy, sharding.replicated(mesh)))

@@ -278,11 +278,16 @@ class TrainData:
 
   def step_inputs(self, epoch: int, start_step: int, steps: int
                   ) -> Iterator[dict]:
-    """The batches of `steps` steps from `start_step` on, copied to the
-    devices `data.device_prefetch` batches ahead of use."""
-    batches = itertools.islice(self.epoch(epoch, start_step), steps)
-    return sharding.prefetch_to_device(
-        batches, self.mesh, self.config.data.get("device_prefetch", 2))
+    return _on_devices(self.epoch(epoch, start_step), steps, self.mesh,
+                       self.config.data)
+
+
+def _on_devices(batches: Iterator[dict], steps: int, mesh, data_config
+                ) -> Iterator[dict]:
+  """The first `steps` of `batches`, copied to the devices
+  `data.device_prefetch` batches ahead of use."""
+  return sharding.prefetch_to_device(itertools.islice(batches, steps), mesh,
+                                     data_config.get("device_prefetch", 2))
 
 
 def _epoch_dataset(ds, transform, seed: int, epoch: int, buffer: int,
@@ -378,9 +383,8 @@ class LabelledTrainData:
 
   def step_inputs(self, epoch: int, start_step: int, steps: int
                   ) -> Iterator[dict]:
-    batches = itertools.islice(self.epoch(epoch, start_step), steps)
-    return sharding.prefetch_to_device(
-        batches, self.mesh, self.data_config.get("device_prefetch", 2))
+    return _on_devices(self.epoch(epoch, start_step), steps, self.mesh,
+                       self.data_config)
 
 
 def eval_batches(builder, data_config, split: str, global_batch: int,
