@@ -50,7 +50,7 @@ def get_config(arg=None):
   c.eval_every = 1
   c.visualize_every = 5      # figures of the final hierarchy in TensorBoard
   c.knn.ks = (10, 20, 100, 200)
-  c.knn.batch_size = 1000
+  c.knn.chunk = 1000
   if arg == "smoke":
     hcsc_r50_imagenet.smoke(c)
   elif arg:

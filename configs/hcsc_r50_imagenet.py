@@ -11,6 +11,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from hcsc_jax import variants
+from hcsc_jax.evals import knn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -83,9 +84,7 @@ def get_config(arg=None):
   c.eval_every = 10          # epochs between online kNN evaluations; 0 = off
   c.visualize_every = 20     # epochs between TensorBoard figures; 0 = off
   c.visualize_sample = 1000  # training examples the figures use
-  c.knn = ml_collections.ConfigDict(dict(
-      enabled=True, ks=(10, 20, 100, 200), temperature=0.07,
-      batch_size=1024))
+  c.knn = knn.config_block(enabled=True)  # online kNN (eval_every)
 
   if arg == "smoke":
     smoke(c)
@@ -120,5 +119,5 @@ def smoke(c):
   c.embed_batch_size = 32
   c.log_every = 2
   c.knn.ks = (1, 3)
-  c.knn.batch_size = 32
+  c.knn.chunk = 32
   return c

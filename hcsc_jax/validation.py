@@ -13,6 +13,7 @@ from hcsc_jax import selection
 from hcsc_jax.data import in_memory
 from hcsc_jax.data import sources
 from hcsc_jax.errors import ConfigError  # pylint: disable=unused-import
+from hcsc_jax.evals import knn
 
 
 def config_problems(config, num_examples: int | None = None,
@@ -41,8 +42,6 @@ def config_problems(config, num_examples: int | None = None,
       ("ema_momentum", config.ema_momentum, "in [0, 1]",
        0 <= config.ema_momentum <= 1),
       ("objective.tau", config.objective.tau, "> 0", config.objective.tau > 0),
-      ("knn.temperature", config.knn.temperature, "> 0",
-       config.knn.temperature > 0),
       ("lock_timeout_s", config.get("lock_timeout_s", 600), "> 0",
        config.get("lock_timeout_s", 600) > 0),
       ("kmeans.niter", config.kmeans.niter, ">= 1", config.kmeans.niter >= 1),
@@ -61,13 +60,9 @@ def config_problems(config, num_examples: int | None = None,
   if not 0 < low <= high:
     add(f"augment.blur_sigma={tuple(augment.blur_sigma)} must satisfy "
         "0 < low <= high.")
-  ks = tuple(config.knn.ks)
-  if not ks or min(ks) < 1:
-    add(f"knn.ks={ks} must be positive neighbour counts.")
-  elif (num_examples is not None and max(ks) > num_examples
-        and (config.knn.enabled or config.get("eval_every", 0))):
-    add(f"knn.ks={ks}: k={max(ks)} exceeds the {num_examples} training "
-        "examples; use smaller k.")
+  online_knn = config.knn.enabled or config.get("eval_every", 0)
+  problems.extend(knn.config_problems(config.knn,
+                                     num_examples if online_knn else None))
   if config.data.image_size < 1:
     add(f"data.image_size={config.data.image_size} must be at least 1.")
   if config.get("eval_every", 0) < 0:

@@ -76,3 +76,52 @@ def test_bad_inputs():
     knn.knn_accuracy(x, np.zeros(4, int), x, np.zeros(4, int), ks=(10,))
   with pytest.raises(ValueError, match="labelled"):
     knn.knn_accuracy(x, -np.ones(4, int), x, np.zeros(4, int), ks=(2,))
+
+
+def test_score_reads_every_setting_of_a_knn_block():
+  rng = np.random.default_rng(1)
+  train = (rng.normal(size=(90, 8)).astype(np.float32), rng.integers(0, 3, 90))
+  test = (rng.normal(size=(20, 8)).astype(np.float32), rng.integers(0, 3, 20))
+  block = knn.config_block(ks=(1, 5), temperature=0.5, chunk=7,
+                           train_chunk=13)
+  assert knn.score(train, test, block) == knn.knn_accuracy(
+      *train, *test, ks=(1, 5), temperature=0.5, chunk=7, train_chunk=13)
+
+
+def test_config_problems_name_each_bad_field():
+  good = knn.config_block()
+  assert not knn.config_problems(good, num_examples=1000)
+  assert knn.config_problems(good, num_examples=150) == [
+      "knn.ks=(10, 20, 100, 200): k=200 exceeds the 150 training examples; "
+      "use smaller k."]
+  bad = knn.config_block(ks=(0,), temperature=0.0, chunk=0)
+  problems = knn.config_problems(bad)
+  assert [p.split("=")[0] for p in problems] == [
+      "knn.ks", "knn.temperature", "knn.chunk"]
+
+
+def test_baselines_command_scores_raw_pixels_and_a_random_encoder(tmp_path):
+  """Images whose class is a bright band at its own rows: raw pixels
+  separate them perfectly, so a wrong pixel path (labels, order, padding)
+  shows as an accuracy below 1."""
+  from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import idx  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import knn_baselines  # pylint: disable=g-import-not-at-top
+  from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  for split, count in (("train", 60), ("test", 20)):
+    labels = np.arange(count) % 10
+    images = rng.integers(0, 40, (count, 28, 28)).astype(np.uint8)
+    for n, label in enumerate(labels):
+      images[n, 2 * label + 4:2 * label + 7] = 255
+    images_name, labels_name = fashion_mnist_files.FILES[split]
+    idx.write_idx(str(tmp_path / images_name), images)
+    idx.write_idx(str(tmp_path / labels_name), labels)
+  config = device_smoke_config(str(tmp_path), embed_batch_size=16,
+                               **{"knn.ks": (1, 3)})
+  pixels, random_encoder = knn_baselines.baselines(config)
+  assert pixels["baseline"] == "raw_pixels"
+  assert pixels["knn_top1_k1"] == 1.0 and pixels["knn_top1"] == 1.0
+  assert random_encoder["baseline"] == "random_encoder"
+  assert random_encoder["seed"] == config.seed
+  assert 0.0 <= random_encoder["knn_top1"] <= 1.0

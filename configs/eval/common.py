@@ -7,6 +7,7 @@ from ml_collections import config_dict
 
 from configs import fashion_mnist
 from configs import hcsc_r50_imagenet
+from hcsc_jax.evals import knn
 from hcsc_jax.evals import run_data
 
 DATASETS = ("imagenet", "fashion_mnist")
@@ -33,9 +34,7 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
   c.data = run_data.inheritable(source.get_config().data)
   # Only for encoders without a training config (--config.checkpoint=.pth).
   c.dataset_defaults = source.get_config().data
-  c.knn = ml_collections.ConfigDict(dict(
-      ks=(10, 20, 100, 200), temperature=0.07, chunk=1024,
-      train_chunk=65536))
+  c.knn = knn.config_block()
   c.classifier = ml_collections.ConfigDict(dict(
       epochs=100, batch_size=256, lr=5.0, backbone_lr=0.0,
       milestones=(60, 80), momentum=0.9, weight_decay=0.0,

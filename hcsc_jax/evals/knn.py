@@ -6,6 +6,10 @@ in chunks and, for each chunk, the training set is scanned in chunks too,
 keeping a running top-k, so only [test_chunk, train_chunk] similarities
 exist at once and 1.28M x 50k fits on one accelerator.
 
+Settings come from one `knn` config block (`config_block`), the same in
+pre-training configs (online kNN, plus `enabled`) and evaluation configs;
+`score` is the one way the trainer, `evaluate` and the tools call it.
+
 Ties: among equal similarities the lower training index is the nearer one
 (as a stable sort would order them); among equal vote totals the lower class
 wins.
@@ -17,7 +21,34 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+
+
+def config_block(**fields) -> ml_collections.ConfigDict:
+  """The `knn` settings: neighbour counts, vote temperature, and how many
+  test (`chunk`) and training (`train_chunk`) rows meet at once."""
+  return ml_collections.ConfigDict(dict(
+      dict(ks=(10, 20, 100, 200), temperature=0.07, chunk=1024,
+           train_chunk=65536), **fields))
+
+
+def config_problems(block, num_examples: int | None = None) -> list[str]:
+  """Problems of a `knn` block, each naming its field; `num_examples` (the
+  training split's size, when known) bounds k."""
+  problems = []
+  ks = tuple(block.ks)
+  if not ks or min(ks) < 1:
+    problems.append(f"knn.ks={ks} must be positive neighbour counts.")
+  elif num_examples is not None and max(ks) > num_examples:
+    problems.append(f"knn.ks={ks}: k={max(ks)} exceeds the {num_examples} "
+                    "training examples; use smaller k.")
+  if not block.temperature > 0:
+    problems.append(f"knn.temperature={block.temperature} must be > 0.")
+  for field in ("chunk", "train_chunk"):
+    if int(block[field]) < 1:
+      problems.append(f"knn.{field}={block[field]} must be at least 1.")
+  return problems
 
 
 def _normalise(x):
@@ -104,3 +135,12 @@ def knn_accuracy(train_features: np.ndarray, train_labels: np.ndarray,
     results[f"knn_top5_k{k}"] = correct5[i] / total
   results["knn_top1"] = max(results[f"knn_top1_k{k}"] for k in ks)
   return results
+
+
+def score(train: tuple[np.ndarray, np.ndarray],
+          test: tuple[np.ndarray, np.ndarray], block) -> dict[str, float]:
+  """`knn_accuracy` of (features, labels) pairs with a `knn` block's
+  settings."""
+  return knn_accuracy(train[0], train[1], test[0], test[1],
+                      ks=tuple(block.ks), temperature=block.temperature,
+                      chunk=block.chunk, train_chunk=block.train_chunk)

@@ -28,24 +28,20 @@ def _pixels(dataset, config, split, mesh):
                                f"pixels: {split}")
 
 
-def main(argv):
-  del argv
+def baselines(config) -> list[dict]:
+  """[raw pixels, random encoder] kNN records on `config`'s data."""
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
-  sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
+  sources.hide_accelerators_from_tensorflow(config.data)
   from hcsc_jax import embedding, optimizer, sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
-  config = FLAGS.config
   mesh = sharding.make_mesh()
   dataset = sources.open_dataset(config.data)
-  knn_args = dict(ks=tuple(config.knn.ks), temperature=config.knn.temperature,
-                  chunk=config.knn.batch_size)
   splits = (config.data.train_split, config.data.eval_split)
 
   train, test = (_pixels(dataset, config, s, mesh) for s in splits)
-  result = knn.knn_accuracy(train[0], train[1], test[0], test[1], **knn_args)
-  print(json.dumps({"baseline": "raw_pixels", **result}), flush=True)
+  records = [{"baseline": "raw_pixels", **knn.score(train, test, config.knn)}]
 
   model = state_lib.build_model(config)
   tx, _ = optimizer.make_optimizer(config, 1)
@@ -57,10 +53,16 @@ def main(argv):
                                        config.embed_batch_size, mesh,
                                        f"random encoder: {s}")
                  for s in splits)
-  result = knn.knn_accuracy(train[0], train[1], test[0], test[1], **knn_args)
-  print(json.dumps({"baseline": "random_encoder", "seed": config.seed,
-                    **{k: float(np.round(v, 4)) for k, v in result.items()}}),
-        flush=True)
+  records.append({"baseline": "random_encoder", "seed": config.seed,
+                  **knn.score(train, test, config.knn)})
+  return records
+
+
+def main(argv):
+  del argv
+  for record in baselines(FLAGS.config):
+    print(json.dumps({k: (float(np.round(v, 4)) if isinstance(v, float)
+                          else v) for k, v in record.items()}), flush=True)
 
 
 if __name__ == "__main__":
