@@ -1,5 +1,6 @@
 """Start-up shared by the command lines: config overrides checked before
-absl parses them, and the errors that end a command with one line.
+absl parses them, joining a multi-process run, the log filter, and the
+errors that end a command with one line.
 
 ml_collections reports an unknown `--config.<field>` as three chained
 tracebacks ending in AttributeError; `exit_on_unknown_overrides` reads the
@@ -12,7 +13,9 @@ import difflib
 import importlib.util
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 
 def _load(path: str):
@@ -105,6 +108,36 @@ def error_line(error: BaseException) -> str:
   if type(error).__module__.startswith("tensorflow"):
     text = f"the TensorFlow input pipeline failed ({type(error).__name__}): " + text
   return f"error: {text}"
+
+
+def join_distributed_run() -> None:
+  """Joins a multi-process run from the environment (before anything
+  touches the devices); a bad topology ends the command with one line."""
+  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
+  try:
+    distributed.initialize_from_environment()
+  except distributed.TopologyError as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def log_run_progress() -> None:
+  """INFO lines of the run itself; chatty libraries filtered out."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.INFO)
+  reporting.quiet_library_logs()
+
+
+def report_errors(command: Callable[[], T],
+                  extra: tuple[type, ...] = (ValueError,)) -> T:
+  """`command()`; a user error (`user_errors()` and `extra`) ends the
+  process with one `error: ...` line and exit status 1."""
+  try:
+    return command()
+  except user_errors() + tuple(extra) as e:
+    print(error_line(e), file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 def exit_after_preemption() -> None:

@@ -9,7 +9,6 @@ embeddings. The same batch through the exported PyTorch model gives the same
 numbers, which is how a conversion can be checked by hand.
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -29,14 +28,10 @@ flags.mark_flags_as_required(["workdir", "input", "output"])
 
 def main(argv):
   del argv
-  try:
-    from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
-    images = interop.load_embed_input(FLAGS.input)
-    out = interop.embed(FLAGS.workdir, images, FLAGS.features, FLAGS.step,
-                FLAGS.batch_size)
-  except (FileNotFoundError, ValueError, OSError) as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-    sys.exit(1)
+  from hcsc_jax import cli, interop  # pylint: disable=g-import-not-at-top
+  out = cli.report_errors(lambda: interop.embed(
+      FLAGS.workdir, interop.load_embed_input(FLAGS.input), FLAGS.features,
+      FLAGS.step, FLAGS.batch_size))
   np.save(FLAGS.output, out)
   print(f"wrote {FLAGS.output}: {out.shape}")
 

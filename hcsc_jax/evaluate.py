@@ -15,11 +15,9 @@ checkpoints (rerun the same command to resume) live in `<workdir>/eval/<name>/`.
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -35,22 +33,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
-  try:
-    distributed.initialize_from_environment()
-  except distributed.TopologyError as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  cli.join_distributed_run()
   from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.INFO)
-  reporting.quiet_library_logs()
-  try:
-    result = protocols.evaluate(FLAGS.config, FLAGS.workdir)
-  except cli.user_errors() + (ValueError,) as e:
-    print(cli.error_line(e), file=sys.stderr, flush=True)
-    sys.exit(1)
+  cli.log_run_progress()
+  result = cli.report_errors(
+      lambda: protocols.evaluate(FLAGS.config, FLAGS.workdir))
   print(json.dumps(result, sort_keys=True), flush=True)
 
 

@@ -15,7 +15,6 @@ detectron2  a .pkl {"model": {detectron2 names: numpy}, "__author__",
 safetensors the query backbone with torchvision names, for any framework.
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -33,12 +32,10 @@ flags.mark_flags_as_required(["workdir", "format", "output"])
 
 def main(argv):
   del argv
-  try:
-    from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
-    interop.export(FLAGS.workdir, FLAGS.format, FLAGS.output, FLAGS.step)
-  except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-    sys.exit(1)
+  from hcsc_jax import cli, interop  # pylint: disable=g-import-not-at-top
+  cli.report_errors(lambda: interop.export(FLAGS.workdir, FLAGS.format,
+                                           FLAGS.output, FLAGS.step),
+                    extra=(ValueError, RuntimeError))
   print(f"wrote {FLAGS.output} ({FLAGS.format})")
 
 

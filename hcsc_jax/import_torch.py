@@ -13,7 +13,6 @@ The workdir is then accepted by export, embed and further training.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -36,13 +35,11 @@ flags.mark_flags_as_required(["checkpoint", "workdir"])
 
 def main(argv):
   del argv
-  try:
-    from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
-    config = interop.import_checkpoint(FLAGS.checkpoint, FLAGS.workdir, FLAGS.config,
-                               FLAGS.num_examples)
-  except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-    sys.exit(1)
+  from hcsc_jax import cli, interop  # pylint: disable=g-import-not-at-top
+  config = cli.report_errors(
+      lambda: interop.import_checkpoint(FLAGS.checkpoint, FLAGS.workdir,
+                                        FLAGS.config, FLAGS.num_examples),
+      extra=(ValueError, RuntimeError))
   print(f"imported {FLAGS.checkpoint} ({config.arch}, width {config.width}) "
         f"into {FLAGS.workdir}")
 

@@ -5,11 +5,9 @@ Rerunning the same command resumes from the workdir's latest checkpoint.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,24 +22,15 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
-  try:
-    distributed.initialize_from_environment()
-  except distributed.TopologyError as e:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.join_distributed_run()
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
-  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
   from hcsc_jax import train  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.INFO)
-  reporting.quiet_library_logs()
-  try:
-    summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except cli.user_errors() + (train.NonFiniteLossError,) as e:
-    print(cli.error_line(e), file=sys.stderr, flush=True)
-    sys.exit(1)
+  cli.log_run_progress()
+  summary = cli.report_errors(
+      lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir),
+      extra=(train.NonFiniteLossError,))
   if summary.get("preempted"):
     cli.exit_after_preemption()
   print(train.final_line(summary), flush=True)

@@ -17,7 +17,6 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,22 +59,16 @@ def main(argv):
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import study_runs  # pylint: disable=g-import-not-at-top
-  logging.set_verbosity(logging.INFO)
-  reporting.quiet_library_logs()
+  cli.log_run_progress()
   unknown = [p for p in FLAGS.protocols if p not in METRICS]
   if unknown:
     print(f"error: --protocols {unknown} unknown; choose from "
           f"{sorted(METRICS)}.", file=sys.stderr)
     sys.exit(1)
-  try:
-    table = study_runs.run_study(
-        FLAGS.config, FLAGS.workdir, FLAGS.variants, list(range(FLAGS.seeds)),
-        FLAGS.protocols, FLAGS.baseline, eval_config)
-  except cli.user_errors() + (ValueError,) as e:
-    print(cli.error_line(e), file=sys.stderr, flush=True)
-    sys.exit(1)
+  table = cli.report_errors(lambda: study_runs.run_study(
+      FLAGS.config, FLAGS.workdir, FLAGS.variants, list(range(FLAGS.seeds)),
+      FLAGS.protocols, FLAGS.baseline, eval_config))
   if table is None:
     print("preempted: rerun the same command to resume the study.")
     cli.exit_after_preemption()

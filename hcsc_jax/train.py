@@ -13,6 +13,7 @@ import numpy as np
 from hcsc_jax import checkpointing
 from hcsc_jax import clustering
 from hcsc_jax import embedding
+from hcsc_jax import epoch_loop
 from hcsc_jax import optimizer
 from hcsc_jax import reporting
 from hcsc_jax import sharding
@@ -181,26 +182,14 @@ class Run:
                   watcher: PreemptionWatcher, progress) -> int:
     """Trains from `start_step`; returns the number of steps done in the
     epoch (less than steps_per_epoch only when preempted)."""
-    steps = self.steps_per_epoch - start_step
-    done, totals, stopped = start_step, None, False
-    inputs = self.data.step_inputs(epoch, start_step, steps)
-    for step_inputs in reporting.progress_bar(inputs, steps,
-                                              f"epoch {epoch}"):
-      self.state, metrics = self.train_step(self.state, step_inputs)
-      totals = (step_lib.zero_totals(metrics) if totals is None
-                else totals)
-      totals = step_lib.accumulate(totals, metrics)
-      done += 1
-      step = epoch * self.steps_per_epoch + done
-      progress(step)
-      if done % self.config.log_every == 0 or done == self.steps_per_epoch:
-        self._report(step, totals)
-        totals = None
-      if watcher.requested:
-        stopped = True
-        break
-    if totals is not None:
-      self._report(epoch * self.steps_per_epoch + done, totals)
+    inputs = self.data.step_inputs(epoch, start_step,
+                                   self.steps_per_epoch - start_step)
+    self.state, done, stopped = epoch_loop.run_steps(
+        self.train_step, self.state, inputs, epoch=epoch,
+        start_step=start_step, steps_per_epoch=self.steps_per_epoch,
+        log_every=self.config.log_every, report=self._report,
+        stop_requested=lambda: watcher.requested,
+        accumulate=_accumulate_with_nonfinite, on_step=progress)
     if done < self.steps_per_epoch and not stopped:
       raise InputExhaustedError(
           f"the train input of epoch {epoch} ended after step {done} of "
@@ -264,6 +253,12 @@ class Run:
         f"kNN: {split}", self._stop_check())
                    for split in (cfg.data.train_split, cfg.data.eval_split))
     return knn.score(train, test, cfg.knn)
+
+
+def _accumulate_with_nonfinite(totals: dict | None, metrics: dict) -> dict:
+  """Running sums that also keep the first non-finite step (`_report`)."""
+  return step_lib.accumulate(
+      step_lib.zero_totals(metrics) if totals is None else totals, metrics)
 
 
 def _preempted(run: Run, position: Position) -> dict:
@@ -334,14 +329,15 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
       run.writer.write_scalars(int(run.state.step),
                                {f"time/{k}": v for k, v in times.items()
                                 if k != "epoch"})
-      if done < run.steps_per_epoch:
-        return _preempted(run, Position(epoch, done, clustered))
-      position = Position(epoch + 1, 0, False)
-      last = epoch + 1 == config.epochs
-      if last or (epoch + 1) % config.checkpoint_every == 0:
-        run.save(position)
-      if watcher.requested and not last:  # arrived with the epoch's end
+      end = epoch_loop.epoch_end(epoch, done, run.steps_per_epoch,
+                                 config.epochs, config.checkpoint_every,
+                                 watcher.requested)
+      position = Position(end.epoch, end.step_in_epoch,
+                          clustered and end.epoch == epoch)
+      if end.stop:
         return _preempted(run, position)
+      if end.save:
+        run.save(position)
       if config.eval_every and (epoch + 1) % config.eval_every == 0:
         run.online_knn(epoch)
       if (config.get("visualize_every") and bool(run.state.hierarchy_active)

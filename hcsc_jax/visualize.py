@@ -10,7 +10,6 @@ picks the checkpoint written after N epochs (default: the latest).
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -54,12 +53,8 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
 def main(argv):
   del argv
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  try:
-    path = build_report(FLAGS.workdir, FLAGS.output, FLAGS.epoch,
-                        FLAGS.sample)
-  except cli.user_errors() + (ValueError,) as e:
-    print(cli.error_line(e), file=sys.stderr, flush=True)
-    sys.exit(1)
+  path = cli.report_errors(lambda: build_report(
+      FLAGS.workdir, FLAGS.output, FLAGS.epoch, FLAGS.sample))
   print(f"wrote {path}", flush=True)
 
 

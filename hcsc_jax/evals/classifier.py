@@ -20,6 +20,7 @@ import optax
 
 from hcsc_jax import checkpointing
 from hcsc_jax import embedding
+from hcsc_jax import epoch_loop
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import workdir_layout
@@ -195,32 +196,24 @@ def _train(encoder, eval_config, mode: str, dataset, subset, mesh,
   try:
     for epoch in range(position.epoch, cfg.epochs):
       start = position.step_in_epoch if position.epoch == epoch else 0
-      done, sums, count = start, None, 0
-      inputs = data.step_inputs(epoch, start, steps - start)
-      for step_inputs in reporting.progress_bar(inputs, steps - start,
-                                                f"{mode} epoch {epoch}"):
-        state, metrics = train_step(state, step_inputs)
-        sums = metrics if sums is None else jax.tree.map(jnp.add, sums,
-                                                         metrics)
-        done, count = done + 1, count + 1
-        if done % eval_config.log_every == 0 or done == steps:
-          host = jax.device_get(sums)
-          writer.write_scalars(int(state.step),
-                               {k: float(v) / count for k, v in host.items()})
-          sums, count = None, 0
-        if watcher.requested:
-          break
-      if done < steps or (watcher.requested and epoch + 1 < cfg.epochs):
-        position = (Position(epoch, done) if done < steps
-                    else Position(epoch + 1, 0))
+      state, done, _ = epoch_loop.run_steps(
+          train_step, state, data.step_inputs(epoch, start, steps - start),
+          epoch=epoch, start_step=start, steps_per_epoch=steps,
+          log_every=eval_config.log_every,
+          report=lambda step, totals: writer.write_scalars(
+              step, reporting.averaged(totals)),
+          stop_requested=lambda: watcher.requested,
+          label=f"{mode} epoch {epoch}")
+      end = epoch_loop.epoch_end(epoch, done, steps, cfg.epochs,
+                                 cfg.checkpoint_every, watcher.requested)
+      position = Position(end.epoch, end.step_in_epoch)
+      if end.save:
         checkpoints.save(int(state.step), state, position)
+      if end.stop:
         checkpoints.close()
         print(f"preempted: classifier checkpoint at step {int(state.step)} "
               f"({position}); rerun the same command to resume.", flush=True)
         return {"preempted": True, "step": int(state.step)}
-      position = Position(epoch + 1, 0)
-      if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
-        checkpoints.save(int(state.step), state, position)
   finally:
     watcher.restore()
     writer.flush()
