@@ -123,15 +123,14 @@ def _step_config(args):
 
 
 def bench_step(args) -> dict[str, float]:
-  from hcsc_jax import optimizer, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   config = _step_config(args)
   mesh = sharding.make_mesh()
-  model = state_lib.build_model(config)
-  tx, schedule = optimizer.make_optimizer(config, steps_per_epoch=5000)
-  state = state_lib.create_train_state(config, model, tx, args.num_examples,
-                                       mesh)
+  parts, state = state_lib.new_state(config, args.num_examples, mesh,
+                                     steps_per_epoch=5000)
+  model, tx, schedule = parts.model, parts.tx, parts.schedule
   hierarchy = synthetic.random_hierarchy(args.clusters, args.num_examples,
                                          args.dim)
   state = step_lib.make_push_hierarchy(mesh)(
@@ -314,7 +313,7 @@ def _load_config(path: str):
 
 
 def bench_paths(args) -> dict[str, float]:
-  from hcsc_jax import embedding, optimizer, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import embedding, sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
@@ -331,10 +330,9 @@ def bench_paths(args) -> dict[str, float]:
       sources.hide_accelerators_from_tensorflow(config.data)
     dataset = sources.open_dataset(config.data)
     data = dataset.pretrain_input(config, mesh)
-    model = state_lib.build_model(config)
-    tx, schedule = optimizer.make_optimizer(config, data.steps_per_epoch)
-    state = state_lib.create_train_state(config, model, tx,
-                                         data.num_examples, mesh)
+    parts, state = state_lib.new_state(config, data.num_examples, mesh,
+                                       data.steps_per_epoch)
+    model, tx, schedule = parts.model, parts.tx, parts.schedule
     hierarchy = synthetic.random_hierarchy(tuple(config.num_clusters),
                                            data.num_examples,
                                            config.embed_dim)

@@ -10,7 +10,6 @@ import jax
 import numpy as np
 
 from hcsc_jax import checkpointing
-from hcsc_jax import optimizer
 from hcsc_jax import param_mapping
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
@@ -147,10 +146,8 @@ def import_checkpoint(path: str, workdir: str, config, num_examples: int):
     config.embed_dim = int(parts["queue"].shape[1])
   os.makedirs(workdir, exist_ok=True)
   mesh = sharding.make_mesh()
-  model = state_lib.build_model(config)
-  tx, _ = optimizer.make_optimizer(config, steps_per_epoch=1)
-  state = jax.device_get(state_lib.create_train_state(config, model, tx,
-                                                      num_examples, mesh))
+  run, state = state_lib.new_state(config, num_examples, mesh)
+  state = jax.device_get(state)
   params, stats = load_encoder(parts["query"], state.params,
                                 state.batch_stats, path)
   key_params, key_stats = params, stats
@@ -163,7 +160,7 @@ def import_checkpoint(path: str, workdir: str, config, num_examples: int):
     pointer = np.int32(parts["queue_ptr"] or 0)
   state = state.replace(params=params, batch_stats=stats,
                         key_params=key_params, key_batch_stats=key_stats,
-                        opt_state=tx.init(params), queue=queue,
+                        opt_state=run.tx.init(params), queue=queue,
                         queue_ptr=np.int32(pointer))
   state = jax.device_put(state, sharding.replicated(mesh))
   checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)

@@ -7,7 +7,8 @@ device and then copied.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 import flax.struct
 import jax
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from hcsc_jax import models
+from hcsc_jax import optimizer
 from hcsc_jax import prototypes
 from hcsc_jax import sharding
 
@@ -92,3 +94,29 @@ def abstract_train_state(config, model, tx, num_examples: int,
   return jax.tree.map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
       shapes)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunParts:
+  """What a config builds around its state: the model, the optimiser and
+  its learning-rate schedule."""
+  model: models.ResNet
+  tx: optax.GradientTransformation
+  schedule: Callable
+
+
+def run_parts(config, steps_per_epoch: int = 1) -> RunParts:
+  """The run's model and optimiser (`steps_per_epoch` only shapes the
+  schedule, so tools that never train pass 1)."""
+  tx, schedule = optimizer.make_optimizer(config, steps_per_epoch)
+  return RunParts(build_model(config), tx, schedule)
+
+
+def new_state(config, num_examples: int, mesh, steps_per_epoch: int = 1,
+              abstract: bool = False) -> tuple[RunParts, TrainState]:
+  """The parts and a fresh replicated state (`abstract`: only its shapes
+  and shardings, to restore a checkpoint into) — what the trainer, the
+  workdir readers, the importer and the tools all start from."""
+  parts = run_parts(config, steps_per_epoch)
+  make = abstract_train_state if abstract else create_train_state
+  return parts, make(config, parts.model, parts.tx, num_examples, mesh)

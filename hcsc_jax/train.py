@@ -14,7 +14,6 @@ from hcsc_jax import checkpointing
 from hcsc_jax import clustering
 from hcsc_jax import embedding
 from hcsc_jax import epoch_loop
-from hcsc_jax import optimizer
 from hcsc_jax import reporting
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
@@ -55,9 +54,8 @@ class Run:
                                device_count=jax.device_count(),
                                process_count=jax.process_count())
     self.steps_per_epoch = self.data.steps_per_epoch
-    self.model = state_lib.build_model(config)
-    self.tx, self.schedule = optimizer.make_optimizer(config,
-                                                      self.steps_per_epoch)
+    parts = state_lib.run_parts(config, self.steps_per_epoch)
+    self.model, self.tx, self.schedule = parts.model, parts.tx, parts.schedule
     self.checkpoints = checkpointing.Checkpointer(workdir,
                                                   config.keep_checkpoints)
     self.writer = reporting.create_writer(workdir)

@@ -15,7 +15,6 @@ import ml_collections
 import numpy as np
 
 from hcsc_jax import checkpointing
-from hcsc_jax import optimizer
 from hcsc_jax import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import workdir_layout
@@ -173,10 +172,9 @@ def restore(workdir: str, step: int | None = None):
                      f"{checkpoints.directory}; available: {available}.")
   step = available[-1] if step is None else step
   mesh = sharding.make_mesh()
-  model = state_lib.build_model(config)
-  tx, _ = optimizer.make_optimizer(config, steps_per_epoch=1)
-  abstract = state_lib.abstract_train_state(config, model, tx, num_examples,
-                                            mesh)
+  parts, abstract = state_lib.new_state(config, num_examples, mesh,
+                                        abstract=True)
+  model = parts.model
   problem, restored = checkpoints.problem(step, abstract)
   if problem is not None:
     intact = [s for s in available if s != step and

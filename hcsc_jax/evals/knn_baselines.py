@@ -32,7 +32,7 @@ def baselines(config) -> list[dict]:
   """[raw pixels, random encoder] kNN records on `config`'s data."""
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(config.data)
-  from hcsc_jax import embedding, optimizer, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import embedding, sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
@@ -43,11 +43,9 @@ def baselines(config) -> list[dict]:
   train, test = (_pixels(dataset, config, s, mesh) for s in splits)
   records = [{"baseline": "raw_pixels", **knn.score(train, test, config.knn)}]
 
-  model = state_lib.build_model(config)
-  tx, _ = optimizer.make_optimizer(config, 1)
-  state = state_lib.create_train_state(
-      config, model, tx, dataset.num_examples(splits[0]), mesh)
-  embed = step_lib.make_embed(model, mesh, "backbone")
+  parts, state = state_lib.new_state(config,
+                                     dataset.num_examples(splits[0]), mesh)
+  embed = step_lib.make_embed(parts.model, mesh, "backbone")
   train, test = (embedding.embed_split(embed, state.params, state.batch_stats,
                                        dataset, s,
                                        config.embed_batch_size, mesh,
