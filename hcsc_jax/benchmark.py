@@ -123,7 +123,7 @@ def _step_config(args):
 
 
 def bench_step(args) -> dict[str, float]:
-  from hcsc_jax import sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   config = _step_config(args)
@@ -313,7 +313,8 @@ def _load_config(path: str):
 
 
 def bench_paths(args) -> dict[str, float]:
-  from hcsc_jax import embedding, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top

@@ -89,7 +89,7 @@ def user_errors() -> tuple[type, ...]:
   """Exceptions that end a command with `error: <one line>`: bad config or
   input, a busy or damaged workdir, a failed write, and what escapes from
   TensorFlow's input pipeline (when it is loaded)."""
-  from hcsc_jax import checkpointing, workdir_lock  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import checkpointing, workdir_lock  # pylint: disable=g-import-not-at-top
   from hcsc_jax.errors import ConfigError, InputExhaustedError  # pylint: disable=g-import-not-at-top
   errors = [ConfigError, InputExhaustedError, FileNotFoundError, OSError,
             workdir_lock.WorkdirBusyError, checkpointing.CheckpointWriteError,
@@ -113,7 +113,7 @@ def error_line(error: BaseException) -> str:
 def join_distributed_run() -> None:
   """Joins a multi-process run from the environment (before anything
   touches the devices); a bad topology ends the command with one line."""
-  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import distributed  # pylint: disable=g-import-not-at-top
   try:
     distributed.initialize_from_environment()
   except distributed.TopologyError as e:
@@ -124,7 +124,7 @@ def join_distributed_run() -> None:
 def log_run_progress() -> None:
   """INFO lines of the run itself; chatty libraries filtered out."""
   from absl import logging  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import reporting  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import reporting  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.INFO)
   reporting.quiet_library_logs()
 

@@ -28,7 +28,8 @@ flags.mark_flags_as_required(["workdir", "input", "output"])
 
 def main(argv):
   del argv
-  from hcsc_jax import cli, interop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
   out = cli.report_errors(lambda: interop.embed(
       FLAGS.workdir, interop.load_embed_input(FLAGS.input), FLAGS.features,
       FLAGS.step, FLAGS.batch_size))

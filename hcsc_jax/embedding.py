@@ -15,8 +15,8 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from hcsc_jax import reporting
-from hcsc_jax import sharding
+from hcsc_jax.runtime import reporting
+from hcsc_jax.runtime import sharding
 from hcsc_jax import step as step_lib
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 import jax
 import jax.numpy as jnp
 
-from hcsc_jax import reporting
+from hcsc_jax.runtime import reporting
 
 
 @jax.jit

@@ -32,7 +32,8 @@ flags.mark_flags_as_required(["workdir", "format", "output"])
 
 def main(argv):
   del argv
-  from hcsc_jax import cli, interop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
   cli.report_errors(lambda: interop.export(FLAGS.workdir, FLAGS.format,
                                            FLAGS.output, FLAGS.step),
                     extra=(ValueError, RuntimeError))

@@ -35,7 +35,8 @@ flags.mark_flags_as_required(["checkpoint", "workdir"])
 
 def main(argv):
   del argv
-  from hcsc_jax import cli, interop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
   config = cli.report_errors(
       lambda: interop.import_checkpoint(FLAGS.checkpoint, FLAGS.workdir,
                                         FLAGS.config, FLAGS.num_examples),

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hcsc_jax import sharding
+from hcsc_jax.runtime import sharding
 
 SPLIT_EPS = 1.0 / 1024.0
 CHUNK_ROWS = 16384

@@ -18,7 +18,7 @@ import optax
 from hcsc_jax import models
 from hcsc_jax import optimizer
 from hcsc_jax import prototypes
-from hcsc_jax import sharding
+from hcsc_jax.runtime import sharding
 
 Array = jax.Array
 

@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hcsc_jax import objective
-from hcsc_jax import prototypes
-from hcsc_jax import sharding
 from hcsc_jax.data import device_augment
 from hcsc_jax.data import specs
+from hcsc_jax import objective
+from hcsc_jax import prototypes
+from hcsc_jax.runtime import sharding
 from hcsc_jax.state import TrainState
 
 Array = jax.Array

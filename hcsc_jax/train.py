@@ -10,26 +10,26 @@ import time
 import jax
 import numpy as np
 
-from hcsc_jax import checkpointing
 from hcsc_jax import clustering
+from hcsc_jax.data import sources
 from hcsc_jax import embedding
 from hcsc_jax import epoch_loop
-from hcsc_jax import reporting
-from hcsc_jax import sharding
+from hcsc_jax.errors import InputExhaustedError
+from hcsc_jax.evals import knn
+from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime.checkpointing import Position
+from hcsc_jax.runtime.preemption import Preempted
+from hcsc_jax.runtime.preemption import PreemptionWatcher
+from hcsc_jax.runtime.preemption import run_interruptible
+from hcsc_jax.runtime import reporting
+from hcsc_jax.runtime import sharding
+from hcsc_jax.runtime import workdir_lock
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
 from hcsc_jax import validation
+from hcsc_jax.viz import stats as hierarchy_stats
 from hcsc_jax import workdir_layout
 from hcsc_jax import workdirs
-from hcsc_jax.checkpointing import Position
-from hcsc_jax.data import sources
-from hcsc_jax import workdir_lock
-from hcsc_jax.evals import knn
-from hcsc_jax.errors import InputExhaustedError
-from hcsc_jax.preemption import Preempted
-from hcsc_jax.preemption import PreemptionWatcher
-from hcsc_jax.preemption import run_interruptible
-from hcsc_jax.viz import stats as hierarchy_stats
 
 
 class NonFiniteLossError(RuntimeError):

@@ -14,11 +14,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from hcsc_jax import checkpointing
-from hcsc_jax import sharding
+from hcsc_jax.errors import ConfigError
+from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import workdir_layout
-from hcsc_jax.errors import ConfigError
 
 RUN_INFO = workdir_layout.RUN_INFO
 CONFIG = workdir_layout.CONFIG

@@ -16,7 +16,7 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 
 def main() -> None:
   workdir, data_dir, source = sys.argv[1:4]
-  from hcsc_jax import distributed  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import distributed  # pylint: disable=g-import-not-at-top
   assert distributed.initialize_from_environment()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top

@@ -182,7 +182,8 @@ class _FakeBuilder:
 def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
                                                   caplog):
   import jax  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import embedding, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   config = smoke_config()
   config.data.data_dir = str(tmp_path)
   config.data.manual_dir = tiny_source

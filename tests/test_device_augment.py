@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcsc_jax import sharding
 from hcsc_jax.data import augment
 from hcsc_jax.data import decode
 from hcsc_jax.data import device_augment
 from hcsc_jax.data.specs import AugmentSpec, ViewSpec
+from hcsc_jax.runtime import sharding
 from tests.test_step import _active_state_and_step
 from tests.trainer_fixtures import smoke_config
 

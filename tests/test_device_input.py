@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcsc_jax import sharding
 from hcsc_jax.data import augment
 from hcsc_jax.data import device_crop
 from hcsc_jax.data import device_views
@@ -19,6 +18,7 @@ from hcsc_jax.data import in_memory
 from hcsc_jax.data import sources
 from hcsc_jax.data import specs
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.runtime import sharding
 from tests.trainer_fixtures import device_smoke_config, write_fashion_mnist
 
 DRAWS = 3000

@@ -14,16 +14,16 @@ from configs.eval import clustering_fashion_mnist
 from configs.eval import knn_fashion_mnist
 from configs.eval import linear_fashion_mnist
 from configs.eval import semi_fashion_mnist
-from hcsc_jax import sharding
-from hcsc_jax import train
-from hcsc_jax import validation
 from hcsc_jax.data import pipeline
 from hcsc_jax.evals import agreement
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import protocols
 from hcsc_jax.evals import subsets
-from hcsc_jax.preemption import PreemptionWatcher
+from hcsc_jax.runtime.preemption import PreemptionWatcher
+from hcsc_jax.runtime import sharding
+from hcsc_jax import train
+from hcsc_jax import validation
 from tests import trainer_fixtures
 from tests.test_data import _tiny_source  # pylint: disable=unused-import
 from tests.trainer_fixtures import TESTDATA, mock_fashion_mnist, smoke_config
@@ -191,7 +191,7 @@ def test_random_encoder_results_get_their_own_name(smoke_workdir):
 def test_pytorch_reference_checkpoint_evaluates_like_the_workdir(
     smoke_workdir, tmp_path):
   """The exported reference-format file gives the workdir's kNN result."""
-  from hcsc_jax import interop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
   exported = str(tmp_path / "hcsc.pth.tar")
   interop.export(smoke_workdir, "hcsc", exported)
   with mock_fashion_mnist():
@@ -208,7 +208,7 @@ def test_pytorch_reference_checkpoint_evaluates_like_the_workdir(
 
 
 def _fc(directory):
-  from hcsc_jax import checkpointing  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import checkpointing  # pylint: disable=g-import-not-at-top
   manager = checkpointing.Checkpointer(directory, 2).manager
   step = manager.latest_step()
   restored = manager.restore(step)

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torchvision
 
-from hcsc_jax import checkpointing
-from hcsc_jax import interop
+from hcsc_jax.interchange import interop
 from hcsc_jax import optimizer
-from hcsc_jax import sharding
+from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
 from hcsc_jax import workdirs

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torchvision
 
+from hcsc_jax.interchange import param_mapping
 from hcsc_jax import models
-from hcsc_jax import param_mapping
 
 
 def _count(tree):

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hcsc_jax import optimizer
-from hcsc_jax import sharding
+from hcsc_jax.runtime import sharding
 from hcsc_jax import state as state_lib
 from hcsc_jax import step as step_lib
 from hcsc_jax import synthetic

@@ -14,11 +14,11 @@ import jax
 import numpy as np
 import pytest
 
+from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax import train
 from hcsc_jax import validation
 from hcsc_jax import workdir_layout
 from hcsc_jax import workdirs
-from hcsc_jax.preemption import PreemptionWatcher
 from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
                                    smoke_config)
 

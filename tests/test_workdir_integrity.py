@@ -15,12 +15,12 @@ import jax
 import numpy as np
 import pytest
 
-from hcsc_jax import checkpointing
 from hcsc_jax import cli
-from hcsc_jax import interop
+from hcsc_jax.interchange import interop
+from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime import workdir_lock
 from hcsc_jax import train
 from hcsc_jax import validation
-from hcsc_jax import workdir_lock
 from hcsc_jax import workdirs
 from tests.trainer_fixtures import device_smoke_config
 

@@ -24,13 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hcsc_jax import sharding
 from hcsc_jax.data import device_crop
 from hcsc_jax.data import device_views
 from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import specs
 from hcsc_jax.data.specs import AugmentSpec, ViewSpec
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.runtime import sharding
 
 Array = jax.Array
 _ORDER_TAG = 0x6F726472   # "ordr"

@@ -23,11 +23,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from hcsc_jax import sharding
 from hcsc_jax.data import augment
 from hcsc_jax.data import decode
 from hcsc_jax.data import specs
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.runtime import sharding
 
 LOCAL_BUILDERS = ("fashion_mnist_local",)
 

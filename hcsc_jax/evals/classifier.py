@@ -18,16 +18,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hcsc_jax import checkpointing
 from hcsc_jax import embedding
 from hcsc_jax import epoch_loop
-from hcsc_jax import reporting
-from hcsc_jax import sharding
-from hcsc_jax import workdir_layout
-from hcsc_jax import workdir_lock
-from hcsc_jax.checkpointing import Position
 from hcsc_jax.evals import encoder as encoder_lib
-from hcsc_jax.preemption import PreemptionWatcher
+from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime.checkpointing import Position
+from hcsc_jax.runtime.preemption import PreemptionWatcher
+from hcsc_jax.runtime import reporting
+from hcsc_jax.runtime import sharding
+from hcsc_jax.runtime import workdir_lock
+from hcsc_jax import workdir_layout
 
 MODES = ("linear", "finetune")
 

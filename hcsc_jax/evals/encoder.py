@@ -10,12 +10,12 @@ import os
 import jax
 import jax.numpy as jnp
 
-from hcsc_jax import interop
+from hcsc_jax.errors import ConfigError
+from hcsc_jax.interchange import interop
+from hcsc_jax.interchange import torch_format
 from hcsc_jax import models
 from hcsc_jax import state as state_lib
-from hcsc_jax import torch_format
 from hcsc_jax import workdirs
-from hcsc_jax.errors import ConfigError
 
 ENCODERS = ("checkpoint", "random")
 ARCH_FIELDS = ("arch", "width", "small_stem", "embed_dim")

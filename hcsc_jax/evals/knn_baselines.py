@@ -32,7 +32,8 @@ def baselines(config) -> list[dict]:
   """[raw pixels, random encoder] kNN records on `config`'s data."""
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(config.data)
-  from hcsc_jax import embedding, sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top

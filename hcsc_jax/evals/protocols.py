@@ -9,19 +9,19 @@ import os
 import jax
 import numpy as np
 
-from hcsc_jax import embedding
-from hcsc_jax import reporting
-from hcsc_jax import sharding
-from hcsc_jax import workdir_layout
-from hcsc_jax import workdirs
-from hcsc_jax.errors import ConfigError
 from hcsc_jax.data import sources
+from hcsc_jax import embedding
+from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.evals import knn
 from hcsc_jax.evals import run_data
 from hcsc_jax.evals import subsets
+from hcsc_jax.runtime import reporting
+from hcsc_jax.runtime import sharding
+from hcsc_jax import workdir_layout
+from hcsc_jax import workdirs
 
 PROTOCOLS = ("knn", "linear", "semi_supervised", "clustering")
 CLASSIFIER_MODES = {"linear": "linear", "semi_supervised": "finetune"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from hcsc_jax import reporting
+from hcsc_jax.runtime import reporting
 
 
 def inheritable(data: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

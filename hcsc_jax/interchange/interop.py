@@ -9,11 +9,11 @@ import sys
 import jax
 import numpy as np
 
-from hcsc_jax import checkpointing
-from hcsc_jax import param_mapping
-from hcsc_jax import sharding
+from hcsc_jax.interchange import param_mapping
+from hcsc_jax.interchange import torch_format
+from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime import sharding
 from hcsc_jax import state as state_lib
-from hcsc_jax import torch_format
 from hcsc_jax import workdirs
 
 FORMATS = ("hcsc", "torchvision", "detectron2", "safetensors")

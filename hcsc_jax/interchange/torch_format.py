@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hcsc_jax import param_mapping
+from hcsc_jax.interchange import param_mapping
 
 QUERY_PREFIX = "module.encoder_q."
 KEY_PREFIX = "module.encoder_k."
