@@ -124,8 +124,8 @@ def _step_config(args):
 
 def bench_step(args) -> dict[str, float]:
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import step as step_lib  # pylint: disable=g-import-not-at-top
   config = _step_config(args)
   mesh = sharding.make_mesh()
   parts, state = state_lib.new_state(config, args.num_examples, mesh,
@@ -315,8 +315,8 @@ def _load_config(path: str):
 def bench_paths(args) -> dict[str, float]:
   from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
   base = _load_config(args.config)

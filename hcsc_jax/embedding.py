@@ -17,7 +17,7 @@ import numpy as np
 
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
-from hcsc_jax import step as step_lib
+from hcsc_jax.training import step as step_lib
 
 
 def map_split(fn: Callable, dataset, split: str, batch_size: int, mesh,

@@ -26,7 +26,7 @@ def main(argv):
   cli.join_distributed_run()
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
-  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   cli.log_run_progress()
   summary = cli.report_errors(
       lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir),

@@ -30,7 +30,7 @@ def _device_reference_run(idx_source, tmp_path_factory):
   """(workdir, summary, Run holding the final state) of the smoke run on
   the in-memory device path, uninterrupted: 2 epochs of 4 steps,
   clustering from epoch 1, checkpoints at steps 4 and 8."""
-  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path_factory.mktemp("device_uninterrupted"))
   config = device_smoke_config(idx_source)

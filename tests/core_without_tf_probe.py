@@ -9,7 +9,7 @@ from hcsc_jax import losses  # pylint: disable=unused-import
 from hcsc_jax import models  # pylint: disable=unused-import
 from hcsc_jax import objective  # pylint: disable=unused-import
 from hcsc_jax import selection  # pylint: disable=unused-import
-from hcsc_jax import step  # pylint: disable=unused-import
+from hcsc_jax.training import step  # pylint: disable=unused-import
 
 points = np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32)
 points /= np.linalg.norm(points, axis=1, keepdims=True)

@@ -32,7 +32,8 @@ def _dies_on(n: int, sig: int):
 
 
 def _install(event: str, n: int) -> None:
-  from hcsc_jax import clustering, embedding, train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import clustering, embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from orbax.checkpoint._src.path import atomicity  # pylint: disable=g-import-not-at-top
   sig = signal.SIGTERM if event.startswith("sigterm") else signal.SIGKILL
   hit = _dies_on(n, sig)
@@ -90,7 +91,7 @@ def main() -> None:
   workdir, event, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
   source = sys.argv[4] if len(sys.argv) > 4 else None
   import contextlib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from tests import trainer_fixtures  # pylint: disable=g-import-not-at-top
   _install(event, n)
   if source:

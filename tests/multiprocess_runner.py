@@ -20,7 +20,7 @@ def main() -> None:
   assert distributed.initialize_from_environment()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from tests.test_multiprocess import config_for  # pylint: disable=g-import-not-at-top
   config = config_for(data_dir, source)
   summary = train.train_and_evaluate(config, workdir)

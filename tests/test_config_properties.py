@@ -9,7 +9,7 @@ import numpy as np
 
 from hcsc_jax import models
 from hcsc_jax.runtime import sharding
-from hcsc_jax import validation
+from hcsc_jax.training import validation
 from tests.test_step import _active_state_and_step
 from tests.trainer_fixtures import smoke_config
 

@@ -22,8 +22,8 @@ from hcsc_jax.evals import protocols
 from hcsc_jax.evals import subsets
 from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.runtime import sharding
-from hcsc_jax import train
-from hcsc_jax import validation
+from hcsc_jax.training import train
+from hcsc_jax.training import validation
 from tests import trainer_fixtures
 from tests.test_data import _tiny_source  # pylint: disable=unused-import
 from tests.trainer_fixtures import TESTDATA, mock_fashion_mnist, smoke_config

@@ -19,7 +19,7 @@ from hcsc_jax.data import sources
 from hcsc_jax.data import synthetic_imagenet
 from hcsc_jax.evals import protocols
 from hcsc_jax.runtime import sharding
-from hcsc_jax import train
+from hcsc_jax.training import train
 from tests import trainer_fixtures
 
 SYNSETS = ("n01440764", "n01443537", "n01484850")

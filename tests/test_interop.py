@@ -10,12 +10,12 @@ import torch
 import torchvision
 
 from hcsc_jax.interchange import interop
-from hcsc_jax import optimizer
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime import sharding
-from hcsc_jax import state as state_lib
-from hcsc_jax import step as step_lib
-from hcsc_jax import workdirs
+from hcsc_jax.training import optimizer
+from hcsc_jax.training import state as state_lib
+from hcsc_jax.training import step as step_lib
+from hcsc_jax.training import workdirs
 from tests.trainer_fixtures import smoke_config
 
 NUM_EXAMPLES = 64

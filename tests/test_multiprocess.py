@@ -15,7 +15,7 @@ from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
 from hcsc_jax.runtime import distributed
-from hcsc_jax import train
+from hcsc_jax.training import train
 from tests.trainer_fixtures import smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

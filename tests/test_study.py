@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from configs.eval import linear_fashion_mnist
-from hcsc_jax import workdir_layout
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import seed_statistics
 from hcsc_jax.evals import study_runs
+from hcsc_jax.training import workdir_layout
 from tests.trainer_fixtures import device_smoke_config, write_fashion_mnist
 
 

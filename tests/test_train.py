@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from hcsc_jax.runtime.preemption import PreemptionWatcher
-from hcsc_jax import train
-from hcsc_jax import validation
-from hcsc_jax import workdir_layout
-from hcsc_jax import workdirs
+from hcsc_jax.training import train
+from hcsc_jax.training import validation
+from hcsc_jax.training import workdir_layout
+from hcsc_jax.training import workdirs
 from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
                                    smoke_config)
 

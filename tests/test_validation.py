@@ -2,8 +2,8 @@
 
 import pytest
 
-from hcsc_jax import validation
-from hcsc_jax.validation import ConfigError
+from hcsc_jax.training import validation
+from hcsc_jax.training.validation import ConfigError
 from tests.trainer_fixtures import smoke_config
 
 

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from hcsc_jax import train
-from hcsc_jax import validation
+from hcsc_jax.training import train
+from hcsc_jax.training import validation
 from hcsc_jax import visualize
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats

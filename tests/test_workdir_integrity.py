@@ -19,9 +19,9 @@ from hcsc_jax import cli
 from hcsc_jax.interchange import interop
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime import workdir_lock
-from hcsc_jax import train
-from hcsc_jax import validation
-from hcsc_jax import workdirs
+from hcsc_jax.training import train
+from hcsc_jax.training import validation
+from hcsc_jax.training import workdirs
 from tests.trainer_fixtures import device_smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

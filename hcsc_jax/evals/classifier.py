@@ -19,7 +19,6 @@ import numpy as np
 import optax
 
 from hcsc_jax import embedding
-from hcsc_jax import epoch_loop
 from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime.checkpointing import Position
@@ -27,7 +26,8 @@ from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
 from hcsc_jax.runtime import workdir_lock
-from hcsc_jax import workdir_layout
+from hcsc_jax.training import epoch_loop
+from hcsc_jax.training import workdir_layout
 
 MODES = ("linear", "finetune")
 

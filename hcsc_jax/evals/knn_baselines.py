@@ -34,8 +34,8 @@ def baselines(config) -> list[dict]:
   sources.hide_accelerators_from_tensorflow(config.data)
   from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import state as state_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import step as step_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh()
   dataset = sources.open_dataset(config.data)

@@ -20,8 +20,8 @@ from hcsc_jax.evals import run_data
 from hcsc_jax.evals import subsets
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
-from hcsc_jax import workdir_layout
-from hcsc_jax import workdirs
+from hcsc_jax.training import workdir_layout
+from hcsc_jax.training import workdirs
 
 PROTOCOLS = ("knn", "linear", "semi_supervised", "clustering")
 CLASSIFIER_MODES = {"linear": "linear", "semi_supervised": "finetune"}

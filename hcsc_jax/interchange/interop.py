@@ -13,8 +13,8 @@ from hcsc_jax.interchange import param_mapping
 from hcsc_jax.interchange import torch_format
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime import sharding
-from hcsc_jax import state as state_lib
-from hcsc_jax import workdirs
+from hcsc_jax.training import state as state_lib
+from hcsc_jax.training import workdirs
 
 FORMATS = ("hcsc", "torchvision", "detectron2", "safetensors")
 

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from hcsc_jax import workdir_layout
+from hcsc_jax.training import workdir_layout
 
 MANIFEST = workdir_layout.CHECKPOINT_MANIFEST
 DAMAGED = workdir_layout.DAMAGED_CHECKPOINTS

@@ -23,7 +23,7 @@ from absl import logging
 from clu import parameter_overview
 import tqdm
 
-from hcsc_jax import workdir_layout
+from hcsc_jax.training import workdir_layout
 
 METRICS_FILE = workdir_layout.METRICS
 

@@ -20,7 +20,7 @@ import uuid
 
 from absl import logging
 
-from hcsc_jax import workdir_layout
+from hcsc_jax.training import workdir_layout
 
 LOCK_FILE = workdir_layout.LOCK
 

@@ -19,9 +19,9 @@ import jax
 import numpy as np
 
 from hcsc_jax import embedding
-from hcsc_jax import selection
-from hcsc_jax import step as step_lib
 from hcsc_jax.errors import ConfigError
+from hcsc_jax import selection
+from hcsc_jax.training import step as step_lib
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
 

@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hcsc_jax import selection
-from hcsc_jax import workdir_layout
 from hcsc_jax.evals import agreement
+from hcsc_jax import selection
+from hcsc_jax.training import workdir_layout
 
 STATS_FILE = workdir_layout.HIERARCHY_STATS
 

@@ -13,7 +13,6 @@ import numpy as np
 from hcsc_jax import clustering
 from hcsc_jax.data import sources
 from hcsc_jax import embedding
-from hcsc_jax import epoch_loop
 from hcsc_jax.errors import InputExhaustedError
 from hcsc_jax.evals import knn
 from hcsc_jax.runtime import checkpointing
@@ -24,12 +23,13 @@ from hcsc_jax.runtime.preemption import run_interruptible
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
 from hcsc_jax.runtime import workdir_lock
-from hcsc_jax import state as state_lib
-from hcsc_jax import step as step_lib
-from hcsc_jax import validation
+from hcsc_jax.training import epoch_loop
+from hcsc_jax.training import state as state_lib
+from hcsc_jax.training import step as step_lib
+from hcsc_jax.training import validation
+from hcsc_jax.training import workdir_layout
+from hcsc_jax.training import workdirs
 from hcsc_jax.viz import stats as hierarchy_stats
-from hcsc_jax import workdir_layout
-from hcsc_jax import workdirs
 
 
 class NonFiniteLossError(RuntimeError):

@@ -18,7 +18,7 @@ from hcsc_jax.data import specs
 from hcsc_jax import objective
 from hcsc_jax import prototypes
 from hcsc_jax.runtime import sharding
-from hcsc_jax.state import TrainState
+from hcsc_jax.training.state import TrainState
 
 Array = jax.Array
 

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import optax
 
 from hcsc_jax import models
-from hcsc_jax import optimizer
 from hcsc_jax import prototypes
 from hcsc_jax.runtime import sharding
+from hcsc_jax.training import optimizer
 
 Array = jax.Array
 

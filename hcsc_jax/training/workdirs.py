@@ -17,8 +17,8 @@ import numpy as np
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime import sharding
-from hcsc_jax import state as state_lib
-from hcsc_jax import workdir_layout
+from hcsc_jax.training import state as state_lib
+from hcsc_jax.training import workdir_layout
 
 RUN_INFO = workdir_layout.RUN_INFO
 CONFIG = workdir_layout.CONFIG
