@@ -6,7 +6,8 @@ accelerator (no faiss needed).
       --workdir=workdirs/fashion_mnist_long
 
 Cost: see BENCHMARKS.md ("long config"); on a 2-core CPU one epoch takes
-about 10 minutes, so there it is a curve to watch, not a run to finish.
+about 12 minutes of training (+4 for online kNN), so there it is a curve to
+watch, not a run to finish.
 Variants: `:smoke`.
 """
 
