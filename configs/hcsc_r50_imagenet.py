@@ -10,8 +10,8 @@ Variants: `:smoke` (tiny shapes, for tests).
 import ml_collections
 from ml_collections import config_dict
 
-from hcsc_jax import variants
 from hcsc_jax.evals import knn
+from hcsc_jax.method import variants
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -1,6 +1,6 @@
 """hcsc_jax: Hierarchical Contrastive Selective Coding in JAX/Flax.
 
-The core modules (models, selection, losses, objective, hierarchy) import
+The core (`method/`, models, clustering with the jax backend) imports
 without TensorFlow or faiss so that accelerator hosts without them can run the
 train step and the benchmarks.
 """

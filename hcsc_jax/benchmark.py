@@ -52,8 +52,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hcsc_jax import objective
-from hcsc_jax import prototypes
+from hcsc_jax.method import hierarchy as hierarchy_lib
+from hcsc_jax.method import objective
 from hcsc_jax import synthetic
 
 
@@ -81,7 +81,7 @@ def bench_hcsc_head(args) -> dict[str, float]:
   q = jnp.asarray(synthetic.unit_rows(rng, batch, dim))
   k = jnp.asarray(synthetic.unit_rows(rng, batch, dim))
   config = objective.ObjectiveConfig(sampler=args.sampler)
-  cache = prototypes.queue_log_normalizers(queue, hierarchy)
+  cache = hierarchy_lib.queue_log_normalizers(queue, hierarchy)
   use_cache = not args.no_cache
 
   def head(q, k, queue, cache, hierarchy, indices, rng):
@@ -91,7 +91,7 @@ def bench_hcsc_head(args) -> dict[str, float]:
           log_normalizers=cache if use_cache else None)
     (loss, _), grad = jax.value_and_grad(loss_fn, has_aux=True)(q)
     if use_cache:  # the step also refreshes the rows it enqueues
-      cache = prototypes.refresh_log_normalizers(cache, k, jnp.int32(0),
+      cache = hierarchy_lib.refresh_log_normalizers(cache, k, jnp.int32(0),
                                                  hierarchy)
     return loss, grad, cache
 

@@ -5,48 +5,22 @@ Level 0 clusters the N embeddings; level l > 0 clusters the normalised
 centroids of level l-1. All post-processing (counts, temperatures, chained
 assignments) is vectorised with NumPy; there is no loop over samples.
 
-faiss is imported lazily so that `ClusterHierarchy` and the conversion to
-device arrays work on hosts without faiss.
+faiss is imported lazily, so the jax backend works on hosts without faiss.
+The result, `ClusterHierarchy`, is defined with its device form in
+`hcsc_jax.method.hierarchy` (and importable from here).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 import numpy as np
 
-from hcsc_jax import prototypes
+from hcsc_jax.method.hierarchy import ClusterHierarchy
 
 # Offset inside log(count + 10) of the concentration estimate (PCL, Eq. 3).
 CONCENTRATION_SMOOTHING = 10.0
 CLIP_PERCENTILES = (10.0, 90.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterHierarchy:
-  """The epoch's prototypes, one list entry per level (0 = finest).
-
-  centroids[l] [M_l, d] float32, L2-normalised; assignments[l] [N] int64
-  (dataset index -> level-l cluster); temperatures[l] [M_l] float32;
-  parents[l] [M_l] int64 and child_parent_logits[l] [M_l, M_l+1] float32 for
-  l < L-1.
-  """
-  centroids: list[np.ndarray]
-  assignments: list[np.ndarray]
-  temperatures: list[np.ndarray]
-  parents: list[np.ndarray]
-  child_parent_logits: list[np.ndarray]
-
-  @property
-  def num_levels(self) -> int:
-    return len(self.centroids)
-
-  def to_arrays(self) -> prototypes.HierarchyArrays:
-    """Fixed-shape device arrays for the train state."""
-    return prototypes.from_numpy_levels(
-        self.centroids, self.temperatures, self.assignments, self.parents,
-        self.child_parent_logits)
 
 
 def _validate(features: np.ndarray, num_clusters: Sequence[int],
@@ -173,8 +147,8 @@ def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
   """docs/method.md §2 on a float32 numpy [N, d] array.
 
   ClusterHierarchy has, per level, `centroids` [M_l, d] (normalised),
-  `assignments` [N] int, `temperatures` [M_l]; and for l < L-1 `parents`
-  [M_l] int and `child_parent_logits` [M_l, M_l+1]. Level l uses k-means seed
+  `assignments` [N] int32, `temperatures` [M_l]; and for l < L-1 `parents`
+  [M_l] int32 and `child_parent_logits` [M_l, M_l+1]. Level l uses k-means seed
   `seed + l`. `backend`: "faiss" (host CPU) or "jax" (the accelerators,
   hcsc_jax.kmeans_jax).
   """
@@ -206,6 +180,6 @@ def hierarchical_kmeans(features, num_clusters, tau=0.2, niter=20, nredo=5,
     points = centroids[-1]
   child_parent_logits = [lower @ upper.T
                          for lower, upper in zip(centroids, centroids[1:])]
-  return ClusterHierarchy(centroids=centroids, assignments=assignments,
-                          temperatures=temperatures, parents=parents,
+  return ClusterHierarchy(centroids=centroids, temperatures=temperatures,
+                          assignments=assignments, parents=parents,
                           child_parent_logits=child_parent_logits)

@@ -9,7 +9,7 @@ intervals, so a comparison says whether it is separated from seed noise.
 Runs live in <workdir>/<variant>/seed_<s>/ (ordinary pre-training workdirs);
 rerunning the command resumes an interrupted run and skips finished runs
 and evaluations. The table goes to stdout, <workdir>/study.md and
-<workdir>/study.json. Variants: see `hcsc_jax.variants`.
+<workdir>/study.json. Variants: see `hcsc_jax.method.variants`.
 """
 
 import os

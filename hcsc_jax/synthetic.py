@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hcsc_jax import prototypes
+from hcsc_jax.method import hierarchy as hierarchy_lib
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -17,10 +17,12 @@ def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
   return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def random_levels(rng: np.random.Generator, num_clusters: Sequence[int],
-                  num_examples: int, dim: int, tau: float = 0.2) -> dict:
-  """A random but consistent hierarchy as NumPy lists (chained assignments,
-  logits from the centroids): the form `prototypes.from_numpy_levels` takes."""
+def random_host_hierarchy(rng: np.random.Generator,
+                          num_clusters: Sequence[int], num_examples: int,
+                          dim: int, tau: float = 0.2
+                          ) -> hierarchy_lib.ClusterHierarchy:
+  """A random but consistent hierarchy on the host (chained assignments,
+  logits from the centroids)."""
   centroids = [unit_rows(rng, m, dim) for m in num_clusters]
   temperatures = [(tau * rng.uniform(0.5, 1.5, m)).astype(np.float32)
                   for m in num_clusters]
@@ -30,14 +32,13 @@ def random_levels(rng: np.random.Generator, num_clusters: Sequence[int],
   for p in parents:
     assignments.append(p[assignments[-1]])
   logits = [lo @ up.T for lo, up in zip(centroids, centroids[1:])]
-  return dict(centroids=centroids, temperatures=temperatures,
-              assignments=assignments, parents=parents,
-              child_parent_logits=logits)
+  return hierarchy_lib.ClusterHierarchy(
+      centroids=centroids, temperatures=temperatures,
+      assignments=assignments, parents=parents, child_parent_logits=logits)
 
 
 def random_hierarchy(num_clusters: Sequence[int], num_examples: int,
-                     dim: int, seed: int = 0) -> prototypes.HierarchyArrays:
-  """`random_levels` as device arrays (on the default device)."""
-  levels = random_levels(np.random.default_rng(seed), num_clusters,
-                         num_examples, dim)
-  return prototypes.from_numpy_levels(**levels)
+                     dim: int, seed: int = 0) -> hierarchy_lib.HierarchyArrays:
+  """`random_host_hierarchy` as device arrays (on the default device)."""
+  return random_host_hierarchy(np.random.default_rng(seed), num_clusters,
+                               num_examples, dim).to_device()

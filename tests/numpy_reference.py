@@ -94,8 +94,8 @@ def hcsc_loss(q, k, queue, hierarchy, indices, instance_masks, proto_masks,
   local_*_masks[v][l] likewise for each local view (instance ones only used
   when given, i.e. when local instance selection is on).
   """
-  levels = len(hierarchy["centroids"])
-  labels = [np.asarray(a)[indices] for a in hierarchy["assignments"]]
+  levels = len(hierarchy.centroids)
+  labels = [np.asarray(a)[indices] for a in hierarchy.assignments]
 
   def icsc(view, masks):
     per_level = [info_nce(view, k, queue, masks[l], tau, masking).mean()
@@ -105,10 +105,10 @@ def hcsc_loss(q, k, queue, hierarchy, indices, instance_masks, proto_masks,
   def pcsc_sum(view, masks):
     total = 0.0
     for l in range(levels):
-      cand = candidate_mask(labels[l], len(hierarchy["centroids"][l]),
+      cand = candidate_mask(labels[l], len(hierarchy.centroids[l]),
                             candidates)
-      total += proto_nce(view, hierarchy["centroids"][l],
-                         hierarchy["temperatures"][l], labels[l], cand,
+      total += proto_nce(view, hierarchy.centroids[l],
+                         hierarchy.temperatures[l], labels[l], cand,
                          masks[l], masking).mean()
     return total
 

@@ -74,9 +74,9 @@ def test_deterministic_for_a_seed_and_seed_matters():
   assert not np.array_equal(a.centroids[0], c.centroids[0])
 
 
-def test_to_arrays_has_fixed_dtypes_and_shapes():
+def test_to_device_has_fixed_dtypes_and_shapes():
   x, _ = _planted(seed=4)
-  arrays = clustering.hierarchical_kmeans(x, (8, 4), nredo=1).to_arrays()
+  arrays = clustering.hierarchical_kmeans(x, (8, 4), nredo=1).to_device()
   assert arrays.num_clusters == (8, 4)
   assert arrays.assignments[0].dtype == np.int32
   assert arrays.centroids[1].shape == (4, 16)

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hcsc_jax import losses
-from tests import numpy_reference as ref
+from hcsc_jax.method import losses
 from tests.hierarchy_fixtures import unit_rows
+from tests import numpy_reference as ref
 
 B, K, D, M = 6, 20, 8, 9
 

@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hcsc_jax import objective
-from hcsc_jax import prototypes
-from hcsc_jax import selection
-from tests import numpy_reference as ref
+from hcsc_jax.method import hierarchy as hierarchy_lib
+from hcsc_jax.method import objective
+from hcsc_jax.method import selection
 from tests.hierarchy_fixtures import random_hierarchy, unit_rows
+from tests import numpy_reference as ref
 
 B, K, D, N = 6, 24, 8, 40
 CLUSTERS = (12, 6, 3)
@@ -135,9 +135,9 @@ def test_single_level_hierarchy():
   x = _inputs(seed=4)
   loss, metrics = objective.hcsc_objective(
       x["q"], x["k"], x["queue"], arrays, x["indices"], x["rng"])
-  labels = tree["assignments"][0][x["indices"]]
+  labels = tree.assignments[0][x["indices"]]
   cand = ref.candidate_mask(labels, 10, "batch")
-  pcsc = ref.proto_nce(x["q"], tree["centroids"][0], tree["temperatures"][0],
+  pcsc = ref.proto_nce(x["q"], tree.centroids[0], tree.temperatures[0],
                        labels, cand).mean()
   np.testing.assert_allclose(metrics["pcsc"], pcsc, rtol=1e-5)
   assert "icsc/level0" in metrics and "icsc/level1" not in metrics
@@ -154,7 +154,7 @@ def test_objective_compiles_once_for_repeated_calls():
                                     config, active=active,
                                     log_normalizers=cache)
 
-  cache = prototypes.queue_log_normalizers(jnp.asarray(x["queue"]),
+  cache = hierarchy_lib.queue_log_normalizers(jnp.asarray(x["queue"]),
                                            x["arrays"])
   for i, active in enumerate([False, True, True]):
     other = _inputs(seed=10 + i)

@@ -47,4 +47,19 @@ def test_method_and_jax_kmeans_work_without_tensorflow_and_faiss():
       env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert child.returncode == 0, child.stderr[-2000:]
   assert "levels [8, 4]" in child.stdout
+  assert ("method modules ['checks', 'hierarchy', 'losses', 'objective', "
+          "'selection', 'variants']") in child.stdout
   assert "blocked modules loaded: []" in child.stdout
+
+
+def test_stable_import_paths_name_the_method_functions():
+  from hcsc_jax import losses  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import selection  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.method import losses as method_losses  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.method import selection as method_selection  # pylint: disable=g-import-not-at-top
+  assert selection.instance_selection_probs is (
+      method_selection.instance_selection_probs)
+  assert selection.prototype_selection_probs is (
+      method_selection.prototype_selection_probs)
+  assert losses.info_nce is method_losses.info_nce
+  assert losses.proto_nce is method_losses.proto_nce

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hcsc_jax import prototypes
-from hcsc_jax import selection
-from tests import numpy_reference as ref
+from hcsc_jax.method import hierarchy as hierarchy_lib
+from hcsc_jax.method import selection
 from tests.hierarchy_fixtures import random_hierarchy, unit_rows
+from tests import numpy_reference as ref
 
 
 def test_instance_selection_probs_match_reference():
@@ -30,10 +30,10 @@ def test_cached_normaliser_equals_direct_computation():
   rng = np.random.default_rng(1)
   _, h = random_hierarchy(rng, num_clusters=(12, 6, 3))
   queue = jnp.asarray(unit_rows(rng, 32, 8))
-  cache = prototypes.queue_log_normalizers(queue, h)
+  cache = hierarchy_lib.queue_log_normalizers(queue, h)
   new_rows = jnp.asarray(unit_rows(rng, 8, 8))
   queue = jax.lax.dynamic_update_slice(queue, new_rows, (16, 0))
-  cache = prototypes.refresh_log_normalizers(cache, new_rows, jnp.int32(16), h)
+  cache = hierarchy_lib.refresh_log_normalizers(cache, new_rows, jnp.int32(16), h)
   labels = jnp.asarray([0, 5, 11, 3])
   for level in range(3):
     c, t = h.centroids[level], h.temperatures[level]

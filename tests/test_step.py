@@ -72,8 +72,8 @@ def test_queue_pointer_wraps_and_keys_are_enqueued():
   np.testing.assert_allclose(np.linalg.norm(np.asarray(state.queue), axis=1),
                              1.0, rtol=1e-5)
   # The cached normalisers match a fresh computation on the final queue.
-  from hcsc_jax import prototypes  # pylint: disable=g-import-not-at-top
-  fresh = prototypes.queue_log_normalizers(state.queue, state.hierarchy)
+  from hcsc_jax.method import hierarchy as hierarchy_lib  # pylint: disable=g-import-not-at-top
+  fresh = hierarchy_lib.queue_log_normalizers(state.queue, state.hierarchy)
   for cached, want in zip(state.log_normalizers, fresh):
     np.testing.assert_allclose(cached, want, rtol=1e-5)
 

@@ -11,11 +11,11 @@ from typing import Callable, Sequence
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import protocols as protocols_lib
 from hcsc_jax.evals import seed_statistics
+from hcsc_jax.method import variants
 from hcsc_jax.runtime import reporting
 from hcsc_jax.training import train
 from hcsc_jax.training import workdir_layout
 from hcsc_jax.training import workdirs
-from hcsc_jax import variants
 
 METRICS = {"knn": ("knn_top1", "kNN top-1"), "linear": ("top1",
                                                         "linear top-1"),

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from hcsc_jax.method import hierarchy as hierarchy_lib
 from hcsc_jax import models
-from hcsc_jax import prototypes
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import optimizer
 
@@ -33,9 +33,9 @@ class TrainState:
   opt_state: Any
   queue: Array                 # [K, d] float32
   queue_ptr: Array             # int32 scalar
-  hierarchy: prototypes.HierarchyArrays
+  hierarchy: hierarchy_lib.HierarchyArrays
   hierarchy_active: Array      # bool scalar: false during warm-up
-  log_normalizers: tuple[Array, ...]  # per level [K], see prototypes.py
+  log_normalizers: tuple[Array, ...]  # per level [K], see method/hierarchy.py
   rng: Array                   # uint32 raw key data
 
 
@@ -61,7 +61,7 @@ def _init(config, model, tx, num_examples: int, rng: Array) -> TrainState:
   params, batch_stats = variables["params"], variables["batch_stats"]
   queue = jax.random.normal(queue_rng, (config.queue_size, config.embed_dim))
   queue = queue / jnp.linalg.norm(queue, axis=1, keepdims=True)
-  hierarchy = prototypes.placeholder_hierarchy(
+  hierarchy = hierarchy_lib.placeholder_hierarchy(
       hierarchy_shapes(config), num_examples, config.embed_dim,
       config.objective.tau)
   return TrainState(
@@ -71,7 +71,7 @@ def _init(config, model, tx, num_examples: int, rng: Array) -> TrainState:
       opt_state=tx.init(params), queue=queue,
       queue_ptr=jnp.zeros((), jnp.int32), hierarchy=hierarchy,
       hierarchy_active=jnp.zeros((), bool),
-      log_normalizers=prototypes.queue_log_normalizers(queue, hierarchy),
+      log_normalizers=hierarchy_lib.queue_log_normalizers(queue, hierarchy),
       rng=jax.random.key_data(state_rng))
 
 

@@ -15,8 +15,8 @@ import optax
 
 from hcsc_jax.data import device_augment
 from hcsc_jax.data import specs
-from hcsc_jax import objective
-from hcsc_jax import prototypes
+from hcsc_jax.method import hierarchy as hierarchy_lib
+from hcsc_jax.method import objective
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training.state import TrainState
 
@@ -148,7 +148,7 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
     queue = jax.lax.dynamic_update_slice(state.queue, keys, (pointer, 0))
     log_normalizers = state.log_normalizers
     if use_hierarchy:
-      log_normalizers = prototypes.refresh_log_normalizers(
+      log_normalizers = hierarchy_lib.refresh_log_normalizers(
           log_normalizers, keys, pointer, state.hierarchy)
     grad_norm = _global_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
@@ -176,10 +176,10 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
 
 def make_push_hierarchy(mesh) -> Callable:
   """(state, hierarchy) -> state using it, with the queue cache rebuilt."""
-  def push(state: TrainState, hierarchy: prototypes.HierarchyArrays):
+  def push(state: TrainState, hierarchy: hierarchy_lib.HierarchyArrays):
     return state.replace(
         hierarchy=hierarchy, hierarchy_active=jnp.ones((), bool),
-        log_normalizers=prototypes.queue_log_normalizers(state.queue,
+        log_normalizers=hierarchy_lib.queue_log_normalizers(state.queue,
                                                          hierarchy))
   replicated = sharding.replicated(mesh)
   return jax.jit(push, in_shardings=(replicated, replicated),

@@ -166,7 +166,7 @@ class Run:
               max_points_per_centroid=kmeans.max_points_per_centroid,
               min_points_per_centroid=kmeans.min_points_per_centroid,
               seed=kmeans.seed, backend=kmeans.get("backend", "faiss")))
-      arrays = jax.device_get(hierarchy.to_arrays())
+      arrays = jax.device_get(hierarchy.to_device())
       hierarchy_stats.append(self.workdir, hierarchy_stats.epoch_record(
           epoch, hierarchy, jax.device_get(self.state.queue), labels))
     if jax.process_count() > 1:

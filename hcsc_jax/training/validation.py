@@ -10,10 +10,10 @@ from hcsc_jax.data import in_memory
 from hcsc_jax.data import sources
 from hcsc_jax.errors import ConfigError  # pylint: disable=unused-import
 from hcsc_jax.evals import knn
-from hcsc_jax import losses
+from hcsc_jax.method import losses
+from hcsc_jax.method import objective
+from hcsc_jax.method import selection
 from hcsc_jax import models
-from hcsc_jax import objective
-from hcsc_jax import selection
 
 
 def config_problems(config, num_examples: int | None = None,

@@ -15,12 +15,11 @@ import html
 import io
 import os
 
-import jax
 import numpy as np
 
 from hcsc_jax import embedding
 from hcsc_jax.errors import ConfigError
-from hcsc_jax import selection
+from hcsc_jax.method import selection
 from hcsc_jax.training import step as step_lib
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
@@ -72,11 +71,8 @@ def load_sample(state, config, model, dataset, mesh, count: int) -> Sample:
 
 
 def _levels(state):
-  h = jax.device_get(state.hierarchy)
-  return ([np.asarray(c) for c in h.centroids],
-          [np.asarray(t) for t in h.temperatures],
-          [np.asarray(a) for a in h.assignments],
-          [np.asarray(p) for p in h.parents])
+  h = state.hierarchy.to_host()
+  return h.centroids, h.temperatures, h.assignments, h.parents
 
 
 def prototype_chains(state, sample: Sample, options: Options) -> list[bytes]:

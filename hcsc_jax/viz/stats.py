@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hcsc_jax.evals import agreement
-from hcsc_jax import selection
+from hcsc_jax.method import selection
 from hcsc_jax.training import workdir_layout
 
 STATS_FILE = workdir_layout.HIERARCHY_STATS

@@ -1,4 +1,10 @@
-"""The epoch's hierarchy as fixed-shape device arrays for the train state.
+"""The epoch's hierarchy of prototypes, in one shape with two homes.
+
+`ClusterHierarchy` is the host form (NumPy lists, what clustering returns);
+`HierarchyArrays` the device form kept in the train state (tuples of jax
+arrays). Both have the same fields in the same order and the same dtypes
+(float32 values, int32 ids), so moving between them is a copy, not a
+conversion.
 
 Shapes depend only on the config (cluster counts, dataset size, embedding
 size), never on the clustering result, so pushing a new hierarchy each epoch
@@ -7,6 +13,7 @@ is a data change and the train step is compiled once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import flax.struct
@@ -14,19 +21,58 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hcsc_jax import selection
+from hcsc_jax.method import selection
 
 Array = jax.Array
+FIELDS = ("centroids", "temperatures", "assignments", "parents",
+          "child_parent_logits")
+_IDS = ("assignments", "parents")  # int32; every other field is float32
+
+
+def _dtype(field: str):
+  return np.int32 if field in _IDS else np.float32
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterHierarchy:
+  """The epoch's prototypes on the host, one list entry per level (0 =
+  finest).
+
+  centroids[l] [M_l, d] float32, L2-normalised; temperatures[l] [M_l]
+  float32; assignments[l] [N] int32 (dataset index -> level-l cluster);
+  parents[l] [M_l] int32 and child_parent_logits[l] [M_l, M_l+1] float32
+  for l < L-1.
+  """
+  centroids: list[np.ndarray]
+  temperatures: list[np.ndarray]
+  assignments: list[np.ndarray]
+  parents: list[np.ndarray]
+  child_parent_logits: list[np.ndarray]
+
+  def __post_init__(self):
+    for field in FIELDS:
+      object.__setattr__(self, field, [
+          np.asarray(x, _dtype(field)) for x in getattr(self, field)])
+
+  @property
+  def num_levels(self) -> int:
+    return len(self.centroids)
+
+  @property
+  def num_clusters(self) -> tuple[int, ...]:
+    return tuple(int(c.shape[0]) for c in self.centroids)
+
+  def to_device(self) -> HierarchyArrays:
+    """The train state's form (on the default device)."""
+    return HierarchyArrays(**{
+        field: tuple(jnp.asarray(x) for x in getattr(self, field))
+        for field in FIELDS})
 
 
 @flax.struct.dataclass
 class HierarchyArrays:
-  """Per-level arrays; level 0 is the finest.
-
-  centroids[l] [M_l, d] (L2-normalised), temperatures[l] [M_l],
-  assignments[l] [N] int32 (dataset index -> level-l cluster),
-  parents[l] [M_l] int32 and child_parent_logits[l] [M_l, M_l+1] for l < L-1.
-  """
+  """`ClusterHierarchy` on the devices, as the train state holds it:
+  the same fields, order and dtypes, as tuples of jax arrays."""
   centroids: tuple[Array, ...]
   temperatures: tuple[Array, ...]
   assignments: tuple[Array, ...]
@@ -40,6 +86,12 @@ class HierarchyArrays:
   @property
   def num_clusters(self) -> tuple[int, ...]:
     return tuple(int(c.shape[0]) for c in self.centroids)
+
+  def to_host(self) -> ClusterHierarchy:
+    """NumPy copies (for statistics and figures)."""
+    fetched = jax.device_get(self)
+    return ClusterHierarchy(**{field: list(getattr(fetched, field))
+                               for field in FIELDS})
 
 
 def placeholder_hierarchy(num_clusters: Sequence[int], num_examples: int,
@@ -63,21 +115,6 @@ def placeholder_hierarchy(num_clusters: Sequence[int], num_examples: int,
           jnp.zeros((m, m_up), jnp.float32)
           for m, m_up in zip(num_clusters[:-1], num_clusters[1:])),
   )
-
-
-def from_numpy_levels(centroids: Sequence[np.ndarray],
-                      temperatures: Sequence[np.ndarray],
-                      assignments: Sequence[np.ndarray],
-                      parents: Sequence[np.ndarray],
-                      child_parent_logits: Sequence[np.ndarray]
-                      ) -> HierarchyArrays:
-  """Host arrays -> device arrays with the dtypes the train step expects."""
-  as_f32 = lambda xs: tuple(jnp.asarray(x, jnp.float32) for x in xs)
-  as_i32 = lambda xs: tuple(jnp.asarray(x, jnp.int32) for x in xs)
-  return HierarchyArrays(
-      centroids=as_f32(centroids), temperatures=as_f32(temperatures),
-      assignments=as_i32(assignments), parents=as_i32(parents),
-      child_parent_logits=as_f32(child_parent_logits))
 
 
 def queue_log_normalizers(queue: Array,

@@ -15,10 +15,10 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from hcsc_jax import checks
-from hcsc_jax import losses
-from hcsc_jax import selection
-from hcsc_jax.prototypes import HierarchyArrays
+from hcsc_jax.method import checks
+from hcsc_jax.method.hierarchy import HierarchyArrays
+from hcsc_jax.method import losses
+from hcsc_jax.method import selection
 
 Array = jax.Array
 
