@@ -33,8 +33,20 @@ def _dtype(field: str):
   return np.int32 if field in _IDS else np.float32
 
 
+class _Levels:
+  """Sizes shared by both forms."""
+
+  @property
+  def num_levels(self) -> int:
+    return len(self.centroids)
+
+  @property
+  def num_clusters(self) -> tuple[int, ...]:
+    return tuple(int(c.shape[0]) for c in self.centroids)
+
+
 @dataclasses.dataclass(frozen=True)
-class ClusterHierarchy:
+class ClusterHierarchy(_Levels):
   """The epoch's prototypes on the host, one list entry per level (0 =
   finest).
 
@@ -54,14 +66,6 @@ class ClusterHierarchy:
       object.__setattr__(self, field, [
           np.asarray(x, _dtype(field)) for x in getattr(self, field)])
 
-  @property
-  def num_levels(self) -> int:
-    return len(self.centroids)
-
-  @property
-  def num_clusters(self) -> tuple[int, ...]:
-    return tuple(int(c.shape[0]) for c in self.centroids)
-
   def to_device(self) -> HierarchyArrays:
     """The train state's form (on the default device)."""
     return HierarchyArrays(**{
@@ -70,7 +74,7 @@ class ClusterHierarchy:
 
 
 @flax.struct.dataclass
-class HierarchyArrays:
+class HierarchyArrays(_Levels):
   """`ClusterHierarchy` on the devices, as the train state holds it:
   the same fields, order and dtypes, as tuples of jax arrays."""
   centroids: tuple[Array, ...]
@@ -78,14 +82,6 @@ class HierarchyArrays:
   assignments: tuple[Array, ...]
   parents: tuple[Array, ...]
   child_parent_logits: tuple[Array, ...]
-
-  @property
-  def num_levels(self) -> int:
-    return len(self.centroids)
-
-  @property
-  def num_clusters(self) -> tuple[int, ...]:
-    return tuple(int(c.shape[0]) for c in self.centroids)
 
   def to_host(self) -> ClusterHierarchy:
     """NumPy copies (for statistics and figures)."""
