@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hcsc_jax.data import specs
 from hcsc_jax.method import hierarchy as hierarchy_lib
 from hcsc_jax.method import objective
 from hcsc_jax import synthetic
@@ -156,7 +157,7 @@ def bench_step(args) -> dict[str, float]:
     return metrics["loss"]
 
   first, median = _timed(run, args.warmup, args.steps)
-  embed = step_lib.make_embed(model, mesh, "head")
+  embed = step_lib.make_feature_fn(model, mesh, "head")
   images = batch["query"]
 
   def run_embed(_):
@@ -259,7 +260,8 @@ def bench_input(args) -> dict[str, float]:
   if args.host_augment:
     config.augment.on_device = False
   builder = pipeline.load_builder(config.data)
-  data = pipeline.TrainData(builder, config)
+  data = pipeline.TrainData(builder, config.data,
+                            specs.pretrain_spec(config))
 
   def batches():
     epoch = 0
@@ -313,7 +315,7 @@ def _load_config(path: str):
 
 
 def bench_paths(args) -> dict[str, float]:
-  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import step as step_lib  # pylint: disable=g-import-not-at-top
@@ -330,7 +332,7 @@ def bench_paths(args) -> dict[str, float]:
     if pipeline == "tfdata":
       sources.hide_accelerators_from_tensorflow(config.data)
     dataset = sources.open_dataset(config.data)
-    data = dataset.pretrain_input(config, mesh)
+    data = dataset.pretrain_input(specs.pretrain_spec(config), mesh)
     parts, state = state_lib.new_state(config, data.num_examples, mesh,
                                        data.steps_per_epoch)
     model, tx, schedule = parts.model, parts.tx, parts.schedule
@@ -363,16 +365,16 @@ def bench_paths(args) -> dict[str, float]:
       timed_steps(fixed_step, repeat, 3)
       results["paths_synthetic"] = timed_steps(fixed_step, repeat, steps)
     state = holder["state"]
-    embed = step_lib.make_embed(model, mesh, "head")
+    embed = step_lib.make_feature_fn(model, mesh, "head")
     splits = (config.data.train_split, config.data.eval_split)
     for _ in range(2):  # the first pass includes compiling
       start = time.perf_counter()
-      embedding.embed_split(embed, state.key_params, state.key_batch_stats,
+      features_lib.split_features(embed, state.key_params, state.key_batch_stats,
                             dataset, splits[0], config.embed_batch_size,
                             mesh, "embed")
       results[f"paths_{pipeline}_embed_s"] = time.perf_counter() - start
       start = time.perf_counter()
-      train, test = (embedding.encoder_features(
+      train, test = (features_lib.encoder_features(
           model, state.params, state.batch_stats, dataset, split,
           config.embed_batch_size, mesh, "backbone", "kNN")
                      for split in splits)

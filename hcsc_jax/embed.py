@@ -30,7 +30,7 @@ def main(argv):
   del argv
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
-  out = cli.report_errors(lambda: interop.embed(
+  out = cli.report_errors(lambda: interop.embed_images(
       FLAGS.workdir, interop.load_embed_input(FLAGS.input), FLAGS.features,
       FLAGS.step, FLAGS.batch_size))
   np.save(FLAGS.output, out)

@@ -1,4 +1,6 @@
-"""Embeds a whole split in dataset-index order (eval mode, sharded).
+"""The one dataset -> features loop: a whole split in dataset-index order
+(eval mode, sharded), for clustering, kNN, the classifier protocols and the
+figures.
 
 The dataset (`data.sources`) yields eval batches as global device arrays,
 padded to the same number of batches on every process; outputs, indices
@@ -57,10 +59,10 @@ def _kept_rows(device_batch: dict) -> dict[str, np.ndarray]:
   return {name: value[keep] for name, value in host.items()}
 
 
-def embed_split(embed_fn: Callable, params, batch_stats, dataset,
-                split: str, batch_size: int, mesh, description: str,
-                stop_check: Optional[Callable[[], None]] = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def split_features(feature_fn: Callable, params, batch_stats, dataset,
+                   split: str, batch_size: int, mesh, description: str,
+                   stop_check: Optional[Callable[[], None]] = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
   """(features [N, dim] float32, labels [N] int32, -1 where unlabelled).
 
   `batch_size` is global; `dataset` is a `data.sources` Dataset;
@@ -70,7 +72,8 @@ def embed_split(embed_fn: Callable, params, batch_stats, dataset,
   features = None
   labels = np.full(total, -1, np.int32)
   seen = np.zeros(total, bool)
-  for rows in map_split(lambda images: embed_fn(params, batch_stats, images),
+  for rows in map_split(lambda images: feature_fn(params, batch_stats,
+                                                  images),
                         dataset, split, batch_size, mesh, description,
                         stop_check=stop_check):
     if features is None:
@@ -89,8 +92,8 @@ def encoder_features(model, params, batch_stats, dataset, split: str,
                      batch_size: int, mesh, output: str, description: str,
                      stop_check: Optional[Callable[[], None]] = None
                      ) -> tuple[np.ndarray, np.ndarray]:
-  """`embed_split` with an encoder's eval-mode pass: pooled `backbone`
+  """`split_features` with an encoder's eval-mode pass: pooled `backbone`
   features or L2-normalised `head` embeddings."""
-  embed = step_lib.make_embed(model, mesh, output)
-  return embed_split(embed, params, batch_stats, dataset, split, batch_size,
-                     mesh, description, stop_check)
+  feature_fn = step_lib.make_feature_fn(model, mesh, output)
+  return split_features(feature_fn, params, batch_stats, dataset, split,
+                        batch_size, mesh, description, stop_check)

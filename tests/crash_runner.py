@@ -32,7 +32,7 @@ def _dies_on(n: int, sig: int):
 
 
 def _install(event: str, n: int) -> None:
-  from hcsc_jax import clustering, embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import clustering, features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from orbax.checkpoint._src.path import atomicity  # pylint: disable=g-import-not-at-top
   sig = signal.SIGTERM if event.startswith("sigterm") else signal.SIGKILL
@@ -51,15 +51,15 @@ def _install(event: str, n: int) -> None:
       return dying
     train.step_lib.make_train_step = make_dying
   elif event == "embed":
-    embed_split = embedding.embed_split
+    split_features = features_lib.split_features
 
     def dying_embed(embed_fn, *args, **kwargs):
       def dying_fn(*a):
         out = embed_fn(*a)
         hit()
         return out
-      return embed_split(dying_fn, *args, **kwargs)
-    train.embedding.embed_split = dying_embed
+      return split_features(dying_fn, *args, **kwargs)
+    train.features_lib.split_features = dying_embed
   elif event == "cluster":
     kmeans = clustering.kmeans
 

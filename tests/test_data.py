@@ -11,6 +11,7 @@ from hcsc_jax.data import augment
 from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
+from hcsc_jax.data import specs
 from tests.trainer_fixtures import MOCK_EXAMPLES, mock_fashion_mnist, smoke_config
 
 
@@ -67,7 +68,8 @@ def test_training_epoch_covers_each_index_once_per_process(tiny_source,
   builder = pipeline.load_builder(config.data)
   seen = []
   for process in range(2):
-    data = pipeline.TrainData(builder, config, process, 2)
+    data = pipeline.TrainData(builder, config.data,
+                              specs.pretrain_spec(config), process, 2)
     assert data.local_batch == 4 and data.steps_per_epoch == 5
     batches = list(data.epoch(0))
     assert len(batches) == 5
@@ -79,7 +81,8 @@ def test_training_epoch_covers_each_index_once_per_process(tiny_source,
     assert all(data.start <= i < data.end for i in indices)
   assert len(seen) == len(set(seen)) == 40
   # Same epoch -> same views; resuming at step 2 gives the tail exactly.
-  data = pipeline.TrainData(builder, config, 0, 1)
+  data = pipeline.TrainData(builder, config.data,
+                            specs.pretrain_spec(config), 0, 1)
   full = list(data.epoch(3))
   tail = list(data.epoch(3, start_step=2))
   for a, b in zip(full[2:], tail):
@@ -153,7 +156,8 @@ def test_mock_data_pipeline_gives_indices():
   with mock_fashion_mnist():
     config = smoke_config()
     builder = pipeline.load_builder(config.data)
-    data = pipeline.TrainData(builder, config)
+    data = pipeline.TrainData(builder, config.data,
+                              specs.pretrain_spec(config))
     assert data.num_examples == MOCK_EXAMPLES
     batch = next(iter(data.epoch(0)))
     assert batch["index"].dtype == np.int32
@@ -182,7 +186,7 @@ class _FakeBuilder:
 def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
                                                   caplog):
   import jax  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   config = smoke_config()
   config.data.data_dir = str(tmp_path)
@@ -192,7 +196,7 @@ def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
   mesh = sharding.make_mesh()
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
   with caplog.at_level("INFO"):
-    features, labels = embedding.embed_split(
+    features, labels = features_lib.split_features(
         flatten, None, None, dataset, "train", config.embed_batch_size, mesh,
         "test")
   assert features.shape == (40, 16 * 16 * 3)
@@ -219,7 +223,8 @@ def test_multicrop_views_have_their_sizes(tiny_source, tmp_path):
   config.data.data_dir = str(tmp_path)
   config.data.manual_dir = tiny_source
   builder = pipeline.load_builder(config.data)
-  batch = next(iter(pipeline.TrainData(builder, config).epoch(0)))
+  batch = next(iter(pipeline.TrainData(
+      builder, config.data, specs.pretrain_spec(config)).epoch(0)))
   assert batch["local_0"].shape == (8, 12, 12, 3)
   assert batch["local_1"].shape == (8, 8, 8, 3)
 

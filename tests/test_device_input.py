@@ -113,7 +113,7 @@ def test_an_epoch_sees_every_example_once_and_batches_repeat(source):
   config = device_smoke_config(source, batch_size=8)
   mesh = sharding.make_mesh()
   dataset = sources.open_dataset(config.data)
-  data = dataset.pretrain_input(config, mesh)
+  data = dataset.pretrain_input(specs.pretrain_spec(config), mesh)
   assert data.num_examples == 40 and data.steps_per_epoch == 5
   make = jax.jit(data.batch)
   inputs = data.epoch_inputs(0)
@@ -144,7 +144,8 @@ def test_views_are_cut_from_the_indexed_images(source):
                                   "augment.grayscale_prob": 0.0,
                                   "augment.blur_prob": 0.0})
   dataset = sources.open_dataset(config.data)
-  data = dataset.pretrain_input(config, sharding.make_mesh())
+  data = dataset.pretrain_input(specs.pretrain_spec(config),
+                                sharding.make_mesh())
   batch = jax.device_get(jax.jit(data.batch)(data.epoch_inputs(0),
                                              jnp.int32(0)))
   mean, std = config.data.mean[0], config.data.std[0]

@@ -20,6 +20,7 @@ from hcsc_jax.data import synthetic_imagenet
 from hcsc_jax.evals import protocols
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import train
+from hcsc_jax.data import specs
 from tests import trainer_fixtures
 
 SYNSETS = ("n01440764", "n01443537", "n01484850")
@@ -60,7 +61,8 @@ def test_tfds_prepares_it_and_every_image_decodes(imagenet):
     assert mask.sum() == dataset.num_examples(split)  # CMYK, gray, PNG too
     assert host[0]["image"].shape == (8, 16, 16, 3)
     assert np.all(np.isfinite(np.concatenate([b["image"] for b in host])))
-  data = pipeline.TrainData(dataset.builder, config)
+  data = pipeline.TrainData(dataset.builder, config.data,
+                            specs.pretrain_spec(config))
   batch = next(iter(data.epoch(0)))
   assert batch["query"].dtype == np.uint8  # on_device: crops only
   assert batch["query"].shape == (16, 16, 16, 3)

@@ -14,6 +14,7 @@ import pytest
 from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
+from hcsc_jax.data import specs
 from hcsc_jax.runtime import distributed
 from hcsc_jax.training import train
 from tests.trainer_fixtures import smoke_config
@@ -114,4 +115,5 @@ def test_shards_must_fit_processes_and_batch(tiny_data):
   builder = pipeline.load_builder(config.data)
   with pytest.raises(train.validation.ConfigError,
                      match="data.num_shards=3 must be a multiple"):
-    pipeline.TrainData(builder, config, 0, 2)
+    pipeline.TrainData(builder, config.data, specs.pretrain_spec(config),
+                       0, 2)

@@ -323,8 +323,31 @@ def test_embed_inputs_get_one_clear_line(tmp_path, capsys):
   assert interop.load_embed_input(str(tmp_path / "bytes.npy")).dtype == np.float32
   assert "is uint8" in capsys.readouterr().err
   with pytest.raises(ValueError, match="holds no images"):
-    interop.embed(str(tmp_path), np.zeros((0, 4, 4, 3), np.float32))
+    interop.embed_images(str(tmp_path), np.zeros((0, 4, 4, 3), np.float32))
   poisoned = np.zeros((2, 4, 4, 3), np.float32)
   poisoned[1, 2, 3, 0] = np.nan
   with pytest.raises(ValueError, match="1 NaN or infinite"):
-    interop.embed(str(tmp_path), poisoned)
+    interop.embed_images(str(tmp_path), poisoned)
+
+
+def test_a_config_json_saved_before_later_fields_is_completed(tmp_path):
+  """Runs saved before a field existed read back with the value their run
+  had, so every module can read its fields directly."""
+  config = device_smoke_config(str(tmp_path / "source"))
+  saved = json.loads(config.to_json_best_effort())
+  for dotted in ("skip_nonfinite_steps", "augment.on_device", "data.threads",
+                 "kmeans.backend"):
+    *blocks, name = dotted.split(".")
+    node = saved
+    for block in blocks:
+      node = node[block]
+    del node[name]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  loaded = workdirs.load_config(str(tmp_path))
+  assert loaded.skip_nonfinite_steps is False
+  assert loaded.augment.on_device is False
+  assert loaded.data.threads == 0
+  assert loaded.kmeans.backend == "faiss"
+  assert loaded.batch_size == config.batch_size
+  assert loaded.data.pipeline == config.data.pipeline  # present: kept
+  assert workdirs.complete_saved_config(loaded) == []

@@ -44,7 +44,7 @@ class Split:
 
 
 def _fashion_mnist(data_config) -> tuple[dict[str, Split], tuple[str, ...]]:
-  directory = fashion_mnist_files.source_dir(data_config.get("manual_dir"))
+  directory = fashion_mnist_files.source_dir(data_config.manual_dir)
   fashion_mnist_files.check_source_dir(directory)
   splits = {}
   for name in fashion_mnist_files.FILES:
@@ -123,18 +123,12 @@ class InMemoryDataset:
     return count, (make(arrays, np.int32(i * global_batch))
                    for i in range(count))
 
-  def pretrain_input(self, config, mesh) -> "DeviceInput":
-    views = {"query": ViewSpec(config.data.image_size,
-                               tuple(config.augment.scale)),
-             "key": ViewSpec(config.data.image_size,
-                             tuple(config.augment.scale))}
-    for i, (size, scale) in enumerate(zip(config.augment.local_sizes,
-                                          config.augment.local_scales)):
-      views[f"local_{i}"] = ViewSpec(size, tuple(scale))
+  def pretrain_input(self, spec: specs.PretrainInputSpec, mesh
+                     ) -> "DeviceInput":
     return DeviceInput(
-        self.device_arrays(config.data.train_split, mesh), None,
-        config.batch_size, config.seed, views, specs.from_config(config),
-        mesh, config.get("max_steps_per_epoch"), with_labels=False)
+        self.device_arrays(self.data_config.train_split, mesh), None,
+        spec.batch_size, spec.seed, spec.view_specs, spec.augment, mesh,
+        spec.max_steps_per_epoch, with_labels=False)
 
   def classifier_input(self, data_config, batch_size: int, seed: int,
                        scale, flip_prob: float, subset, mesh

@@ -55,7 +55,7 @@ def load_builder(data_config) -> tfds.core.DatasetBuilder:
   if name in LOCAL_BUILDERS:
     from hcsc_jax.data import fashion_mnist_local  # pylint: disable=g-import-not-at-top,unused-import
   try:
-    builder = tfds.builder(name, data_dir=data_config.get("data_dir"))
+    builder = tfds.builder(name, data_dir=data_config.data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise ConfigError(
         f"config.data.name={name!r} is not a TFDS dataset ({e}).") from None
@@ -80,7 +80,7 @@ def _is_prepared(builder) -> bool:
 
 
 def _prepare(builder, data_config) -> None:
-  manual_dir = data_config.get("manual_dir")
+  manual_dir = data_config.manual_dir
   if builder.name == "fashion_mnist_local":
     from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
     manual_dir = fashion_mnist_files.source_dir(manual_dir)
@@ -171,7 +171,7 @@ def _channels(builder) -> int:
   return builder.info.features["image"].shape[-1] or 3
 
 
-def num_shards(config, process_count: int) -> int:
+def num_shards(data_config, process_count: int) -> int:
   """Data shards of a run: `data.num_shards`, or one per process.
 
   The data order depends only on the shard count (each shard is a
@@ -179,46 +179,40 @@ def num_shards(config, process_count: int) -> int:
   global batch), so runs with the same `num_shards` see identical global
   batches whatever the number of processes.
   """
-  return int(config.data.get("num_shards") or process_count)
+  return int(data_config.num_shards or process_count)
 
 
 @dataclasses.dataclass
 class TrainData:
   """Per-epoch iterators over augmented views of this process's shards."""
   builder: tfds.core.DatasetBuilder
-  config: object  # the run's ConfigDict
+  data_config: object  # the run's `data` block
+  spec: specs.PretrainInputSpec
   process_index: int = 0
   process_count: int = 1
   mesh: object = None  # where `step_inputs` puts the batches
   batch = None  # the step receives finished batches (sources.Dataset)
 
   def __post_init__(self):
-    data = self.config.data
+    data, batch_size = self.data_config, self.spec.batch_size
     self.num_examples = num_examples(self.builder, data.train_split)
-    shards = num_shards(self.config, self.process_count)
-    if shards % self.process_count or self.config.batch_size % shards:
+    shards = num_shards(data, self.process_count)
+    if shards % self.process_count or batch_size % shards:
       raise ConfigError(
           f"data.num_shards={shards} must be a multiple of the "
           f"{self.process_count} processes and divide batch_size="
-          f"{self.config.batch_size}.")
+          f"{batch_size}.")
     per_process = shards // self.process_count
     mine = range(self.process_index * per_process,
                  (self.process_index + 1) * per_process)
     self.slices = [process_slice(self.num_examples, s, shards) for s in mine]
     self.start, self.end = self.slices[0][0], self.slices[-1][1]
-    self.local_batch = self.config.batch_size // self.process_count
-    self.shard_batch = self.config.batch_size // shards
-    self.steps_per_epoch = self.num_examples // self.config.batch_size
-    if self.config.get("max_steps_per_epoch"):
+    self.local_batch = batch_size // self.process_count
+    self.shard_batch = batch_size // shards
+    self.steps_per_epoch = self.num_examples // batch_size
+    if self.spec.max_steps_per_epoch:
       self.steps_per_epoch = min(self.steps_per_epoch,
-                                 self.config.max_steps_per_epoch)
-    self.spec = specs.from_config(self.config)
-    self.global_view = augment.ViewSpec(data.image_size,
-                                        tuple(self.config.augment.scale))
-    self.local_views = tuple(
-        augment.ViewSpec(size, tuple(scale))
-        for size, scale in zip(self.config.augment.local_sizes,
-                               self.config.augment.local_scales))
+                                 self.spec.max_steps_per_epoch)
     self._bases = []
     for start, end in self.slices:
       base = _encoded_with_indices(self.builder, data.train_split, start,
@@ -228,13 +222,11 @@ class TrainData:
   def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict]:
     """Batches of `epoch` from step `start_step` on, as NumPy dicts with
     'query', 'key', 'local_<i>' views and the dataset 'index'."""
-    seed = self.config.seed
-    spec = self.spec
-    names = ["query", "key"] + [f"local_{i}"
-                                for i in range(len(self.local_views))]
-    view_specs = [self.global_view, self.global_view] + list(self.local_views)
+    seed, spec = self.spec.seed, self.spec.augment
+    names = list(self.spec.view_specs)
+    view_specs = list(self.spec.view_specs.values())
     channels = _channels(self.builder)
-    on_device = self.config.augment.get("on_device", False)
+    on_device = self.spec.augment_on_device
 
     def views(example):
       base = augment.example_seed(seed, epoch, example["index"])
@@ -249,7 +241,7 @@ class TrainData:
       return dict(zip(names, crops), index=example["index"])
 
     parts = [_epoch_dataset(base, views, seed, epoch,
-                            min(end - start, self.config.data.shuffle_buffer),
+                            min(end - start, self.data_config.shuffle_buffer),
                             self.steps_per_epoch, self.shard_batch,
                             start_step)
              for base, (start, end) in zip(self._bases, self.slices)]
@@ -258,28 +250,24 @@ class TrainData:
       ds = tf.data.Dataset.zip(tuple(parts)).map(
           lambda *batches: {key: tf.concat([b[key] for b in batches], 0)
                             for key in batches[0]})
-    return _as_numpy(ds, self.config.data)
+    return _as_numpy(ds, self.data_config)
 
   def abstract_inputs(self) -> dict:
     """Shapes, dtypes and shardings of what a train step receives (to
     compile the step ahead of its first batch)."""
-    batch = self.config.batch_size
-    dtype = (np.uint8 if self.config.augment.get("on_device", False)
-             else np.float32)
+    batch = self.spec.batch_size
+    dtype = np.uint8 if self.spec.augment_on_device else np.float32
     placed = sharding.batch_sharded(self.mesh)
-    views = {"query": self.global_view.size, "key": self.global_view.size}
-    views.update({f"local_{i}": view.size
-                  for i, view in enumerate(self.local_views)})
-    out = {name: jax.ShapeDtypeStruct((batch, size, size, 3), dtype,
-                                      sharding=placed)
-           for name, size in views.items()}
+    out = {name: jax.ShapeDtypeStruct((batch, view.size, view.size, 3),
+                                      dtype, sharding=placed)
+           for name, view in self.spec.view_specs.items()}
     out["index"] = jax.ShapeDtypeStruct((batch,), np.int32, sharding=placed)
     return out
 
   def step_inputs(self, epoch: int, start_step: int, steps: int
                   ) -> Iterator[dict]:
     return _on_devices(self.epoch(epoch, start_step), steps, self.mesh,
-                       self.config.data)
+                       self.data_config)
 
 
 def _on_devices(batches: Iterator[dict], steps: int, mesh, data_config
@@ -287,7 +275,7 @@ def _on_devices(batches: Iterator[dict], steps: int, mesh, data_config
   """The first `steps` of `batches`, copied to the devices
   `data.device_prefetch` batches ahead of use."""
   return sharding.prefetch_to_device(itertools.islice(batches, steps), mesh,
-                                     data_config.get("device_prefetch", 2))
+                                     data_config.device_prefetch)
 
 
 def _epoch_dataset(ds, transform, seed: int, epoch: int, buffer: int,
@@ -308,8 +296,7 @@ def _as_numpy(ds, data_config) -> Iterator[dict]:
   ds = ds.prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True
-  options.threading.private_threadpool_size = data_config.get("threads",
-                                                              0) or 0
+  options.threading.private_threadpool_size = data_config.threads
   return tfds.as_numpy(ds.with_options(options))
 
 
@@ -500,9 +487,10 @@ class TFDSDataset:
         yield device
     return count, placed()
 
-  def pretrain_input(self, config, mesh) -> TrainData:
-    return TrainData(self.builder, config, jax.process_index(),
-                     jax.process_count(), mesh)
+  def pretrain_input(self, spec: specs.PretrainInputSpec, mesh
+                     ) -> TrainData:
+    return TrainData(self.builder, self.data_config, spec,
+                     jax.process_index(), jax.process_count(), mesh)
 
   def classifier_input(self, data_config, batch_size: int, seed: int,
                        scale, flip_prob: float, subset, mesh

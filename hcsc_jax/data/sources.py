@@ -13,7 +13,7 @@ A `Dataset` answers:
   labels(split) -> [N] int array in dataset-index order
   eval_batches(split, global_batch, mesh) -> (count, iterator of dicts of
       global device arrays 'image', 'label', 'index', 'mask')
-  pretrain_input(config, mesh) / classifier_input(...) -> an input with
+  pretrain_input(specs.PretrainInputSpec, mesh) / classifier_input(...) -> an input with
       `num_examples`, `steps_per_epoch`, `step_inputs(epoch, start_step,
       steps)` (what each train step receives) and `batch` (None when the
       step receives finished batches; else the function the step traces to
@@ -27,13 +27,9 @@ from hcsc_jax.errors import ConfigError
 PIPELINES = ("tfdata", "device")
 
 
-def pipeline_of(data_config) -> str:
-  return data_config.get("pipeline") or "tfdata"
-
-
 def open_dataset(data_config):
   """The `Dataset` of a config's `data` block."""
-  pipeline = pipeline_of(data_config)
+  pipeline = data_config.pipeline
   if pipeline == "device":
     from hcsc_jax.data import in_memory  # pylint: disable=g-import-not-at-top
     return in_memory.InMemoryDataset(data_config)
@@ -47,6 +43,6 @@ def open_dataset(data_config):
 def hide_accelerators_from_tensorflow(data_config) -> None:
   """TF only feeds data: leave every GPU/TPU to JAX (tf.data path only;
   the device path never imports TensorFlow)."""
-  if pipeline_of(data_config) == "tfdata":
+  if data_config.pipeline == "tfdata":
     from hcsc_jax.data import pipeline as tf_pipeline  # pylint: disable=g-import-not-at-top
     tf_pipeline.hide_accelerators_from_tf()

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hcsc_jax import embedding
 from hcsc_jax.evals import encoder as encoder_lib
+from hcsc_jax import features as features_lib
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime.checkpointing import Position
 from hcsc_jax.runtime.preemption import PreemptionWatcher
@@ -141,7 +141,7 @@ def accuracy(model, state, dataset, split: str, batch_size: int,
   """Top-1 / top-5 over every example of `split`."""
   predict = make_predict(model, mesh)
   correct1 = correct5 = total = 0
-  for rows in embedding.map_split(
+  for rows in features_lib.map_split(
       lambda images: predict(state.params, state.batch_stats, images),
       dataset, split, batch_size, mesh, f"evaluate {split}",
       carry=("label",)):

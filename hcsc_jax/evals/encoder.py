@@ -85,7 +85,7 @@ def load(eval_config, workdir: str) -> Encoder:
       encoder = Encoder(model, state.params, state.batch_stats,
                         f"{workdir} step {int(state.step)} (epoch "
                         f"{position.epoch})", _arch_of(config))
-  expected = eval_config.get("arch")
+  expected = eval_config.arch
   if expected and expected != encoder.arch["arch"]:
     raise ConfigError(
         f"config.arch={expected!r} but the checkpoint holds "

@@ -21,9 +21,9 @@ flags.mark_flags_as_required(["config"])
 
 
 def _pixels(dataset, config, split, mesh):
-  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
-  return embedding.embed_split(flatten, None, None, dataset, split,
+  return features_lib.split_features(flatten, None, None, dataset, split,
                                config.embed_batch_size, mesh,
                                f"pixels: {split}")
 
@@ -32,7 +32,7 @@ def baselines(config) -> list[dict]:
   """[raw pixels, random encoder] kNN records on `config`'s data."""
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(config.data)
-  from hcsc_jax import embedding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import step as step_lib  # pylint: disable=g-import-not-at-top
@@ -46,8 +46,8 @@ def baselines(config) -> list[dict]:
 
   parts, state = state_lib.new_state(config,
                                      dataset.num_examples(splits[0]), mesh)
-  embed = step_lib.make_embed(parts.model, mesh, "backbone")
-  train, test = (embedding.embed_split(embed, state.params, state.batch_stats,
+  embed = step_lib.make_feature_fn(parts.model, mesh, "backbone")
+  train, test = (features_lib.split_features(embed, state.params, state.batch_stats,
                                        dataset, s,
                                        config.embed_batch_size, mesh,
                                        f"random encoder: {s}")

@@ -10,7 +10,6 @@ import jax
 import numpy as np
 
 from hcsc_jax.data import sources
-from hcsc_jax import embedding
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
@@ -18,6 +17,7 @@ from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.evals import knn
 from hcsc_jax.evals import run_data
 from hcsc_jax.evals import subsets
+from hcsc_jax import features as features_lib
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import workdir_layout
@@ -77,7 +77,7 @@ def _check_same_start(directory: str, encoder, cfg) -> None:
 
 
 def _features(encoder, dataset, cfg, split, mesh):
-  return embedding.encoder_features(
+  return features_lib.encoder_features(
       encoder.model, encoder.params, encoder.batch_stats, dataset, split,
       cfg.batch_size, mesh, cfg.features, f"features: {split}")
 

@@ -69,8 +69,11 @@ def load_embed_input(path: str) -> np.ndarray:
   return images.astype(np.float32)
 
 
-def embed(workdir: str, images: np.ndarray, features: str = "backbone",
-          step=None, batch_size: int = 256) -> np.ndarray:
+def embed_images(workdir: str, images: np.ndarray,
+                 features: str = "backbone", step=None,
+                 batch_size: int = 256) -> np.ndarray:
+  """The `hcsc_jax.embed` command: a workdir's encoder on an NHWC batch
+  (already normalised), as `backbone` features or `head` embeddings."""
   if images.ndim != 4 or images.shape[-1] != 3:
     raise ValueError(f"input must be NHWC with 3 channels, got shape "
                      f"{images.shape}.")

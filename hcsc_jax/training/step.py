@@ -1,5 +1,5 @@
 """The jitted, sharded computations of a run: train step, hierarchy push,
-embedding, and on-device metric accumulation.
+features, and on-device metric accumulation.
 
 Each is compiled once: everything that changes during a run (learning rate,
 hierarchy, whether the hierarchy is active) is data in the state.
@@ -99,10 +99,10 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
   local_names = local_view_names(config)
   momentum = config.ema_momentum
   use_hierarchy = config.use_hierarchy
-  skip_nonfinite = config.get("skip_nonfinite_steps", False)
+  skip_nonfinite = config.skip_nonfinite_steps
 
-  on_device = config.augment.get("on_device", False)
-  spec = specs.from_config(config)
+  input_spec = specs.pretrain_spec(config)
+  on_device, spec = input_spec.augment_on_device, input_spec.augment
   view_names = ("query", "key") + local_names
 
   def train_step(state: TrainState, inputs: dict
@@ -186,14 +186,15 @@ def make_push_hierarchy(mesh) -> Callable:
                  out_shardings=replicated, donate_argnums=0)
 
 
-def make_embed(model, mesh, output: str) -> Callable:
-  """(params, batch_stats, images) -> [B, dim] eval-mode embeddings."""
-  def embed(params, batch_stats, images):
+def make_feature_fn(model, mesh, output: str) -> Callable:
+  """(params, batch_stats, images) -> [B, dim] eval-mode features: pooled
+  `backbone` features or L2-normalised `head` embeddings."""
+  def features(params, batch_stats, images):
     return model.apply({"params": params, "batch_stats": batch_stats},
                        images, train=False, output=output)
   replicated = sharding.replicated(mesh)
   batch = sharding.batch_sharded(mesh)
-  return jax.jit(embed, in_shardings=(replicated, replicated, batch),
+  return jax.jit(features, in_shardings=(replicated, replicated, batch),
                  out_shardings=batch)
 
 

@@ -12,9 +12,9 @@ import numpy as np
 
 from hcsc_jax import clustering
 from hcsc_jax.data import sources
-from hcsc_jax import embedding
 from hcsc_jax.errors import InputExhaustedError
 from hcsc_jax.evals import knn
+from hcsc_jax import features as features_lib
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime.checkpointing import Position
 from hcsc_jax.runtime.preemption import Preempted
@@ -30,6 +30,7 @@ from hcsc_jax.training import validation
 from hcsc_jax.training import workdir_layout
 from hcsc_jax.training import workdirs
 from hcsc_jax.viz import stats as hierarchy_stats
+from hcsc_jax.data import specs
 
 
 class NonFiniteLossError(RuntimeError):
@@ -49,7 +50,8 @@ class Run:
                                process_count=jax.process_count())
     self.mesh = sharding.make_mesh()
     self.dataset = sources.open_dataset(config.data)
-    self.data = self.dataset.pretrain_input(config, self.mesh)
+    self.data = self.dataset.pretrain_input(
+        specs.pretrain_spec(config), self.mesh)
     validation.validate_config(config, num_examples=self.data.num_examples,
                                device_count=jax.device_count(),
                                process_count=jax.process_count())
@@ -63,7 +65,7 @@ class Run:
         config, self.model, self.tx, self.schedule, self.mesh,
         make_batch=self.data.batch)
     self.push_hierarchy = step_lib.make_push_hierarchy(self.mesh)
-    self.embed_head = step_lib.make_embed(self.model, self.mesh, "head")
+    self.embed_head = step_lib.make_feature_fn(self.model, self.mesh, "head")
     self.damaged: list[checkpointing.Damage] = []
     self.state, self.position = self._initial_state()
     self.resumed_from = int(self.state.step)
@@ -135,7 +137,7 @@ class Run:
   def cluster(self, epoch: int) -> dict[str, float]:
     """Embeds the train split with the key encoder, clusters, pushes."""
     start = time.time()
-    features, labels = embedding.embed_split(
+    features, labels = features_lib.split_features(
         self.embed_head, self.state.key_params, self.state.key_batch_stats,
         self.dataset, self.config.data.train_split,
         self.config.embed_batch_size, self.mesh, f"embed (epoch {epoch})",
@@ -165,7 +167,7 @@ class Run:
               nredo=kmeans.nredo,
               max_points_per_centroid=kmeans.max_points_per_centroid,
               min_points_per_centroid=kmeans.min_points_per_centroid,
-              seed=kmeans.seed, backend=kmeans.get("backend", "faiss")))
+              seed=kmeans.seed, backend=kmeans.backend))
       arrays = jax.device_get(hierarchy.to_device())
       hierarchy_stats.append(self.workdir, hierarchy_stats.epoch_record(
           epoch, hierarchy, jax.device_get(self.state.queue), labels))
@@ -245,7 +247,7 @@ class Run:
     """kNN of the query encoder's backbone features: eval split against the
     train split."""
     cfg = self.config
-    train, test = (embedding.encoder_features(
+    train, test = (features_lib.encoder_features(
         self.model, self.state.params, self.state.batch_stats, self.dataset,
         split, cfg.embed_batch_size, self.mesh, "backbone",
         f"kNN: {split}", self._stop_check())
@@ -285,7 +287,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   try:
     if reporting.is_lead_process():
       lock = workdir_lock.WorkdirLock(
-          workdir, "pre-training", config.get("lock_timeout_s", 600))
+          workdir, "pre-training", config.lock_timeout_s)
       lock.acquire()
       _sync("lock")
     else:
@@ -338,7 +340,7 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
         run.save(position)
       if config.eval_every and (epoch + 1) % config.eval_every == 0:
         run.online_knn(epoch)
-      if (config.get("visualize_every") and bool(run.state.hierarchy_active)
+      if (config.visualize_every and bool(run.state.hierarchy_active)
           and (epoch + 1) % config.visualize_every == 0):
         run.log_figures()
   except Preempted:  # during compilation, embedding or k-means

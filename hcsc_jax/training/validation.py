@@ -42,8 +42,8 @@ def config_problems(config, num_examples: int | None = None,
       ("ema_momentum", config.ema_momentum, "in [0, 1]",
        0 <= config.ema_momentum <= 1),
       ("objective.tau", config.objective.tau, "> 0", config.objective.tau > 0),
-      ("lock_timeout_s", config.get("lock_timeout_s", 600), "> 0",
-       config.get("lock_timeout_s", 600) > 0),
+      ("lock_timeout_s", config.lock_timeout_s, "> 0",
+       config.lock_timeout_s > 0),
       ("kmeans.niter", config.kmeans.niter, ">= 1", config.kmeans.niter >= 1),
       ("kmeans.nredo", config.kmeans.nredo, ">= 1", config.kmeans.nredo >= 1)):
     if not ok:
@@ -60,15 +60,15 @@ def config_problems(config, num_examples: int | None = None,
   if not 0 < low <= high:
     add(f"augment.blur_sigma={tuple(augment.blur_sigma)} must satisfy "
         "0 < low <= high.")
-  online_knn = config.knn.enabled or config.get("eval_every", 0)
+  online_knn = config.knn.enabled or config.eval_every
   problems.extend(knn.config_problems(config.knn,
                                      num_examples if online_knn else None))
   if config.data.image_size < 1:
     add(f"data.image_size={config.data.image_size} must be at least 1.")
-  if config.get("eval_every", 0) < 0:
+  if config.eval_every < 0:
     add(f"eval_every={config.eval_every} must be >= 0 (0 turns online kNN "
         "off).")
-  reset_from = config.get("reset_from")
+  reset_from = config.reset_from
   if reset_from and not os.path.isdir(reset_from):
     add(f"reset_from={reset_from!r} is not a directory; pass the workdir "
         "whose encoder weights the new run starts from.")
@@ -95,7 +95,7 @@ def config_problems(config, num_examples: int | None = None,
   if config.dtype not in ("float32", "bfloat16", "float16"):
     add(f"dtype={config.dtype!r}; choose float32, bfloat16 or float16.")
   data = config.data
-  pipeline = sources.pipeline_of(data)
+  pipeline = data.pipeline
   if pipeline not in sources.PIPELINES:
     add(f"data.pipeline={pipeline!r}; choose one of "
         f"{list(sources.PIPELINES)}.")
@@ -134,7 +134,7 @@ def config_problems(config, num_examples: int | None = None,
        objective.LEVEL_REDUCTIONS),
       ("objective.candidates", obj.candidates, losses.CANDIDATE_RULES),
       ("objective.sampler", obj.sampler, selection.SAMPLERS),
-      ("kmeans.backend", config.kmeans.get("backend", "faiss"),
+      ("kmeans.backend", config.kmeans.backend,
        clustering.BACKENDS)):
     if value not in choices:
       add(f"{field}={value!r}; choose one of {list(choices)}.")

@@ -145,7 +145,50 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         f"{path} not found: {workdir} is not a pre-training workdir ({found}; "
         "run hcsc_jax.main or hcsc_jax.import_torch into it first).")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(json.load(f))
+  added = complete_saved_config(config)
+  if added:
+    logging.info("%s predates config fields %s; using the values its run "
+                 "had.", path, ", ".join(added))
+  return config
+
+
+# Fields added to the configs after runs were already saved, with the value
+# that reproduces what such a run did. Filling them in when a config.json is
+# read lets every module read its fields directly (no `.get(key, default)`).
+ADDED_FIELDS = {
+    "max_steps_per_epoch": None,
+    "skip_nonfinite_steps": False,
+    "lock_timeout_s": 600,
+    "eval_every": 0,
+    "visualize_every": 0,
+    "reset_from": None,
+    "augment.on_device": False,
+    "kmeans.backend": "faiss",
+    "data.pipeline": "tfdata",
+    "data.data_dir": None,
+    "data.manual_dir": None,
+    "data.num_shards": None,
+    "data.device_prefetch": 2,
+    "data.threads": 0,
+}
+
+
+def complete_saved_config(config: ml_collections.ConfigDict) -> list[str]:
+  """Adds each missing ADDED_FIELDS entry (in place); returns their names."""
+  added = []
+  with config.unlocked():
+    for dotted, value in ADDED_FIELDS.items():
+      *blocks, name = dotted.split(".")
+      node = config
+      for block in blocks:
+        node = node[block] if block in node else None
+        if node is None:
+          break
+      if node is not None and name not in node:
+        node[name] = value
+        added.append(dotted)
+  return added
 
 
 def restore(workdir: str, step: int | None = None):

@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
-from hcsc_jax import embedding
 from hcsc_jax.errors import ConfigError
+from hcsc_jax import features as features_lib
 from hcsc_jax.method import selection
 from hcsc_jax.training import step as step_lib
 from hcsc_jax.viz import figures
@@ -57,10 +57,10 @@ def load_sample(state, config, model, dataset, mesh, count: int) -> Sample:
     raise ConfigError(
         f"data set {dataset.name} has no 'image' feature (features: "
         f"{list(dataset.feature_names)}); there is nothing to show.")
-  embed = step_lib.make_embed(model, mesh, "head")
+  embed = step_lib.make_feature_fn(model, mesh, "head")
   mean, std = np.asarray(config.data.mean), np.asarray(config.data.std)
   needed = -(-count // config.embed_batch_size)  # same on every process
-  parts = list(embedding.map_split(
+  parts = list(features_lib.map_split(
       lambda images: embed(state.key_params, state.key_batch_stats, images),
       dataset, config.data.train_split, config.embed_batch_size, mesh,
       max_batches=needed, carry=("image", "label", "index")))
