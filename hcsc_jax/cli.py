@@ -87,13 +87,14 @@ def exit_on_unknown_overrides(flag: str = "config") -> None:
 
 def user_errors() -> tuple[type, ...]:
   """Exceptions that end a command with `error: <one line>`: bad config or
-  input, a busy or damaged workdir, a failed write, and what escapes from
-  TensorFlow's input pipeline (when it is loaded)."""
-  from hcsc_jax.runtime import checkpointing, workdir_lock  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.errors import ConfigError, InputExhaustedError  # pylint: disable=g-import-not-at-top
-  errors = [ConfigError, InputExhaustedError, FileNotFoundError, OSError,
-            workdir_lock.WorkdirBusyError, checkpointing.CheckpointWriteError,
-            checkpointing.CheckpointDamagedError]
+  input, a busy or damaged workdir, a failed write, a non-finite loss, and
+  what escapes from TensorFlow's input pipeline (when it is loaded)."""
+  from hcsc_jax import errors as hcsc_errors  # pylint: disable=g-import-not-at-top
+  errors = [hcsc_errors.ConfigError, hcsc_errors.InputExhaustedError,
+            hcsc_errors.WorkdirBusyError, hcsc_errors.CheckpointWriteError,
+            hcsc_errors.CheckpointDamagedError, hcsc_errors.WorkdirError,
+            hcsc_errors.DataPreparationError, hcsc_errors.NonFiniteLossError,
+            FileNotFoundError, OSError]
   if "tensorflow" in sys.modules:
     errors.append(sys.modules["tensorflow"].errors.OpError)
   return tuple(errors)
@@ -113,10 +114,11 @@ def error_line(error: BaseException) -> str:
 def join_distributed_run() -> None:
   """Joins a multi-process run from the environment (before anything
   touches the devices); a bad topology ends the command with one line."""
+  from hcsc_jax.errors import TopologyError  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import distributed  # pylint: disable=g-import-not-at-top
   try:
     distributed.initialize_from_environment()
-  except distributed.TopologyError as e:
+  except TopologyError as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
 

@@ -29,8 +29,7 @@ def main(argv):
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   cli.log_run_progress()
   summary = cli.report_errors(
-      lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir),
-      extra=(train.NonFiniteLossError,))
+      lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir), extra=())
   if summary.get("preempted"):
     cli.exit_after_preemption()
   print(train.final_line(summary), flush=True)

@@ -12,6 +12,7 @@ from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
 from hcsc_jax.data import specs
+from hcsc_jax import errors
 from tests.trainer_fixtures import MOCK_EXAMPLES, mock_fashion_mnist, smoke_config
 
 
@@ -241,7 +242,7 @@ def test_a_failed_preparation_is_one_line_naming_the_cause(tiny_source,
   config = smoke_config()
   config.data.data_dir = str(tmp_path)
   config.data.manual_dir = tiny_source
-  with pytest.raises(pipeline.DataPreparationError,
+  with pytest.raises(errors.DataPreparationError,
                      match=r"could not prepare fashion_mnist_local in .*"
                      r"ConnectionError: Failed to establish.*may be offline"):
     pipeline.load_builder(config.data)

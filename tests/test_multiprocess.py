@@ -15,6 +15,7 @@ from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import idx
 from hcsc_jax.data import pipeline
 from hcsc_jax.data import specs
+from hcsc_jax import errors
 from hcsc_jax.runtime import distributed
 from hcsc_jax.training import train
 from tests.trainer_fixtures import smoke_config
@@ -98,7 +99,7 @@ def test_two_processes_agree_and_match_one_process(tiny_data, tmp_path):
       "HCSC_PROCESS_ID": "0"}, "must be integers"),
 ])
 def test_inconsistent_process_settings_fail_before_work(env, message):
-  with pytest.raises(distributed.TopologyError, match=message):
+  with pytest.raises(errors.TopologyError, match=message):
     distributed.initialize_from_environment(env)
 
 

@@ -14,11 +14,11 @@ import jax
 import numpy as np
 import pytest
 
+from hcsc_jax import errors
 from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.training import train
 from hcsc_jax.training import validation
 from hcsc_jax.training import workdir_layout
-from hcsc_jax.training import workdirs
 from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
                                    smoke_config)
 
@@ -275,7 +275,7 @@ def _poison_second_batch(monkeypatch):
 def test_injected_nan_stops_the_run_naming_step_and_checkpoint(tmp_path,
                                                                monkeypatch):
   _poison_second_batch(monkeypatch)
-  with mock_fashion_mnist(), pytest.raises(train.NonFiniteLossError) as error:
+  with mock_fashion_mnist(), pytest.raises(errors.NonFiniteLossError) as error:
     train.train_and_evaluate(smoke_config(**HOST_VIEWS,
                                           **{"knn.enabled": False}),
                              str(tmp_path))
@@ -329,7 +329,7 @@ def test_full_disk_at_a_save_keeps_earlier_checkpoints(reference_run,
   with mock_fashion_mnist():
     monkeypatch.setattr(train.checkpointing.ocp.CheckpointManager, "save",
                         full_disk_at_step_8)
-    with pytest.raises(train.checkpointing.CheckpointWriteError,
+    with pytest.raises(errors.CheckpointWriteError,
                        match=r"could not write checkpoint step 8 .*No space "
                        r"left on device.*intact: \[4\].*from step 4"):
       train.train_and_evaluate(smoke_config(), workdir)
@@ -344,7 +344,7 @@ def test_full_disk_at_a_save_keeps_earlier_checkpoints(reference_run,
 def test_unwritable_workdir_fails_before_any_work(tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a folder")
-  with pytest.raises(workdirs.WorkdirError, match="is not writable"):
+  with pytest.raises(errors.WorkdirError, match="is not writable"):
     train.Run(smoke_config(), str(blocker / "run"))
 
 

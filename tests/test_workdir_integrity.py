@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from hcsc_jax import cli
+from hcsc_jax import errors
 from hcsc_jax.interchange import interop
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime import workdir_lock
@@ -50,7 +51,7 @@ def test_a_second_run_on_a_held_workdir_is_refused_naming_the_holder(
                 process_start=workdir_lock._process_start(holder.pid),  # pylint: disable=protected-access
                 what="pre-training", started=time.time(),
                 heartbeat=time.time(), token="other")
-    with pytest.raises(workdir_lock.WorkdirBusyError,
+    with pytest.raises(errors.WorkdirBusyError,
                        match=rf"in use by pre-training on host "
                        rf"{socket.gethostname()}, pid {holder.pid}, since "):
       train.train_and_evaluate(device_smoke_config(idx_source),
@@ -78,7 +79,7 @@ def test_a_stale_lock_is_taken_over_with_a_log_line(tmp_path, record, caplog):
     assert "took over the lock" in caplog.text
     with open(lock.path) as f:
       assert json.load(f)["pid"] == os.getpid()
-    with pytest.raises(workdir_lock.WorkdirBusyError):
+    with pytest.raises(errors.WorkdirBusyError):
       workdir_lock.WorkdirLock(str(tmp_path), "another").acquire()
   finally:
     lock.release()
@@ -184,7 +185,7 @@ def test_no_intact_checkpoint_is_one_line_listing_what_was_found(
   shutil.copytree(source, workdir)
   _truncate(os.path.join(workdir, "checkpoints", "8"))
   _delete_metadata(os.path.join(workdir, "checkpoints", "4"))
-  with pytest.raises(checkpointing.CheckpointDamagedError,
+  with pytest.raises(errors.CheckpointDamagedError,
                      match=r"no intact checkpoint .*step 8: .*bytes.*step 4: "
                      r"missing state/_METADATA"):
     train.train_and_evaluate(device_smoke_config(idx_source), workdir)
@@ -196,7 +197,7 @@ def test_tools_name_a_damaged_checkpoint_instead_of_reading_it(
   workdir = str(tmp_path / "run")
   shutil.copytree(source, workdir)
   _flip_bits(os.path.join(workdir, "checkpoints", "8"))
-  with pytest.raises(checkpointing.CheckpointDamagedError,
+  with pytest.raises(errors.CheckpointDamagedError,
                      match=r"checkpoint step 8 .* is damaged: .*checksum.*"
                      r"--step=4"):
     interop.export(workdir, "safetensors", str(tmp_path / "out.st"))
@@ -217,7 +218,7 @@ def test_a_checkpoint_with_non_finite_values_is_named(device_reference_run,
     return state.replace(queue=state.queue * np.nan), position
 
   monkeypatch.setattr(checkpointing.Checkpointer, "restore", poisoned)
-  with pytest.raises(checkpointing.CheckpointDamagedError,
+  with pytest.raises(errors.CheckpointDamagedError,
                      match=r"non-finite values in .*queue"):
     workdirs.restore(source)
 
@@ -241,7 +242,7 @@ def test_a_failed_write_reports_its_real_cause(idx_source, tmp_path,
 
   monkeypatch.setattr(checkpointing.ocp.CheckpointManager, "save",
                       failing_at_8)
-  with pytest.raises(checkpointing.CheckpointWriteError) as error:
+  with pytest.raises(errors.CheckpointWriteError) as error:
     train.train_and_evaluate(device_smoke_config(idx_source, eval_every=0),
                              str(tmp_path))
   message = str(error.value)

@@ -27,13 +27,10 @@ from hcsc_jax.data import augment
 from hcsc_jax.data import decode
 from hcsc_jax.data import specs
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.errors import DataPreparationError
 from hcsc_jax.runtime import sharding
 
 LOCAL_BUILDERS = ("fashion_mnist_local",)
-
-
-class DataPreparationError(OSError):
-  """TFDS could not build the data set (offline download, bad files)."""
 
 
 def hide_accelerators_from_tf() -> None:

@@ -29,6 +29,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from hcsc_jax.errors import CheckpointDamagedError
+from hcsc_jax.errors import CheckpointWriteError
 from hcsc_jax.training import workdir_layout
 
 MANIFEST = workdir_layout.CHECKPOINT_MANIFEST
@@ -48,14 +50,6 @@ class Position:
 
   def to_json(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
-
-
-class CheckpointWriteError(OSError):
-  """A checkpoint could not be written; earlier ones are untouched."""
-
-
-class CheckpointDamagedError(OSError):
-  """No intact checkpoint to restore (or the one asked for is damaged)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,13 +15,11 @@ import os
 
 import jax
 
+from hcsc_jax.errors import TopologyError
+
 ENV_COORDINATOR = "HCSC_COORDINATOR"
 ENV_NUM_PROCESSES = "HCSC_NUM_PROCESSES"
 ENV_PROCESS_ID = "HCSC_PROCESS_ID"
-
-
-class TopologyError(RuntimeError):
-  """The processes or devices of a run do not fit together."""
 
 
 def _explicit_settings(env) -> dict | None:

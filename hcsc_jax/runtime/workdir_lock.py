@@ -20,13 +20,10 @@ import uuid
 
 from absl import logging
 
+from hcsc_jax.errors import WorkdirBusyError
 from hcsc_jax.training import workdir_layout
 
 LOCK_FILE = workdir_layout.LOCK
-
-
-class WorkdirBusyError(RuntimeError):
-  """Another live run holds the workdir."""
 
 
 def _process_start(pid: int) -> str | None:

@@ -12,7 +12,9 @@ import numpy as np
 
 from hcsc_jax import clustering
 from hcsc_jax.data import sources
+from hcsc_jax.data import specs
 from hcsc_jax.errors import InputExhaustedError
+from hcsc_jax.errors import NonFiniteLossError
 from hcsc_jax.evals import knn
 from hcsc_jax import features as features_lib
 from hcsc_jax.runtime import checkpointing
@@ -30,11 +32,6 @@ from hcsc_jax.training import validation
 from hcsc_jax.training import workdir_layout
 from hcsc_jax.training import workdirs
 from hcsc_jax.viz import stats as hierarchy_stats
-from hcsc_jax.data import specs
-
-
-class NonFiniteLossError(RuntimeError):
-  """The loss or a gradient became NaN/inf; nothing after it was saved."""
 
 
 class Run:

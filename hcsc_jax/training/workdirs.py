@@ -14,7 +14,9 @@ import jax
 import ml_collections
 import numpy as np
 
+from hcsc_jax.errors import CheckpointDamagedError
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.errors import WorkdirError
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import state as state_lib
@@ -26,10 +28,6 @@ CONFIG = workdir_layout.CONFIG
 SHAPE_FIELDS = ("arch", "width", "small_stem", "embed_dim", "queue_size",
                 "use_hierarchy", "num_clusters", "data.name",
                 "data.train_split")
-
-
-class WorkdirError(OSError):
-  """The workdir cannot be written (permissions, full disk, not a folder)."""
 
 
 def check_writable(workdir: str) -> None:
@@ -226,7 +224,7 @@ def restore(workdir: str, step: int | None = None):
     hint = (f"the newest checkpoint with intact files is step {intact[-1]}: "
             f"pass --step={intact[-1]}" if intact else
             "no other checkpoint has intact files")
-    raise checkpointing.CheckpointDamagedError(
+    raise CheckpointDamagedError(
         f"checkpoint step {step} in {checkpoints.directory} is damaged: "
         f"{problem}; {hint}.")
   checkpoints.close()
