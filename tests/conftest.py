@@ -1,12 +1,24 @@
-"""Test setup: CPU only, 8 simulated devices, deterministic."""
+"""Test setup: CPU only, 8 simulated devices, deterministic; one
+compilation cache for the session (and the runs it starts in
+subprocesses), so the many runs of the same smoke config compile each
+step once. It starts empty, so no state carries over between sessions."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix="hcsc_jax_test_compile_cache_")
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 # Import order matters: with tensorflow-cpu 2.21 already loaded, importing
 # torchvision 0.29 (CUDA build of torch 2.14) segfaults inside triton's
