@@ -44,9 +44,9 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
   state, position, config, model = workdirs.restore(workdir, step)
   sources.hide_accelerators_from_tensorflow(config.data)
   dataset = sources.open_dataset(config.data)
-  images = report.all_figures(state, config, model, dataset,
-                              sharding.make_mesh(),
-                              workdir, report.Options(sample=sample))
+  images = report.all_figures(state, report.RunFacts.of(config), model,
+                              dataset, sharding.make_mesh(), workdir,
+                              report.Options(sample=sample))
   return report.write(images, output, f"HCSC hierarchy of {workdir}, "
                       f"checkpoint after epoch {position.epoch}")
 

@@ -233,8 +233,9 @@ class Run:
     """The visual report's figures as TensorBoard images."""
     from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
     images = report.all_figures(
-        self.state, self.config, self.model, self.dataset, self.mesh,
-        self.workdir, report.Options(sample=self.config.visualize_sample))
+        self.state, report.RunFacts.of(self.config), self.model,
+        self.dataset, self.mesh, self.workdir,
+        report.Options(sample=self.config.visualize_sample))
     if reporting.is_lead_process():
       self.writer.write_images(int(self.state.step), {
           f"hierarchy/{name.removesuffix('.png')}": report.decode(data)

@@ -35,6 +35,24 @@ class Options:
   map_points: int = 1000     # points of the t-SNE map
 
 
+@dataclasses.dataclass(frozen=True)
+class RunFacts:
+  """What the figures need of the pre-training run, read once from its
+  config (`of`)."""
+  train_split: str
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  batch_size: int        # the run's embedding batch
+  warmup_epochs: int
+
+  @classmethod
+  def of(cls, config) -> RunFacts:
+    return cls(train_split=config.data.train_split,
+               mean=tuple(config.data.mean), std=tuple(config.data.std),
+               batch_size=config.embed_batch_size,
+               warmup_epochs=config.warmup_epochs)
+
+
 @dataclasses.dataclass
 class Sample:
   images: np.ndarray      # [n, H, W, 3] in [0, 1] for display
@@ -43,26 +61,27 @@ class Sample:
   indices: np.ndarray     # [n] dataset indices
 
 
-def require_hierarchy(state, config, where: str) -> None:
+def require_hierarchy(state, run: RunFacts, where: str) -> None:
   if not bool(np.asarray(state.hierarchy_active)):
+    warmup = run.warmup_epochs
     raise ConfigError(
         f"{where} has no clustering yet: the hierarchy is built from epoch "
-        f"{config.warmup_epochs} on (warmup_epochs={config.warmup_epochs}), "
-        f"so the first checkpoint with one is written after epoch "
-        f"{config.warmup_epochs} (--epoch={config.warmup_epochs + 1}).")
+        f"{warmup} on (warmup_epochs={warmup}), so the first checkpoint "
+        f"with one is written after epoch {warmup} (--epoch={warmup + 1}).")
 
 
-def load_sample(state, config, model, dataset, mesh, count: int) -> Sample:
+def load_sample(state, run: RunFacts, model, dataset, mesh, count: int
+                ) -> Sample:
   if not dataset.has_images:
     raise ConfigError(
         f"data set {dataset.name} has no 'image' feature (features: "
         f"{list(dataset.feature_names)}); there is nothing to show.")
   embed = step_lib.make_feature_fn(model, mesh, "head")
-  mean, std = np.asarray(config.data.mean), np.asarray(config.data.std)
-  needed = -(-count // config.embed_batch_size)  # same on every process
+  mean, std = np.asarray(run.mean), np.asarray(run.std)
+  needed = -(-count // run.batch_size)  # same on every process
   parts = list(features_lib.map_split(
       lambda images: embed(state.key_params, state.key_batch_stats, images),
-      dataset, config.data.train_split, config.embed_batch_size, mesh,
+      dataset, run.train_split, run.batch_size, mesh,
       max_batches=needed, carry=("image", "label", "index")))
   joined = {k: np.concatenate([p[k] for p in parts])[:count]
             for k in parts[0]}
@@ -135,11 +154,11 @@ def embedding_map(state, sample: Sample, options: Options) -> bytes:
                                sample.labels[:n])
 
 
-def all_figures(state, config, model, dataset, mesh, workdir: str,
+def all_figures(state, run: RunFacts, model, dataset, mesh, workdir: str,
                 options: Options) -> dict[str, bytes]:
   """{file name: PNG bytes} of every figure."""
-  require_hierarchy(state, config, workdir)
-  sample = load_sample(state, config, model, dataset, mesh, options.sample)
+  require_hierarchy(state, run, workdir)
+  sample = load_sample(state, run, model, dataset, mesh, options.sample)
   out = {f"chain_{i}.png": image for i, image in
          enumerate(prototype_chains(state, sample, options))}
   out["selection.png"] = selection_at_work(state, sample, options)
