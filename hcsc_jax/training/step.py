@@ -27,10 +27,6 @@ def objective_config(config) -> objective.ObjectiveConfig:
   return objective.ObjectiveConfig(**dict(config.objective))
 
 
-def local_view_names(config) -> tuple[str, ...]:
-  return tuple(f"local_{i}" for i in range(len(config.augment.local_sizes)))
-
-
 def _global_norm(tree) -> Array:
   return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
@@ -96,14 +92,14 @@ def make_train_step(config, model, tx: optax.GradientTransformation,
   which the step makes its own batch.
   """
   loss_config = objective_config(config)
-  local_names = local_view_names(config)
   momentum = config.ema_momentum
   use_hierarchy = config.use_hierarchy
   skip_nonfinite = config.skip_nonfinite_steps
 
   input_spec = specs.pretrain_spec(config)
   on_device, spec = input_spec.augment_on_device, input_spec.augment
-  view_names = ("query", "key") + local_names
+  view_names = tuple(input_spec.view_specs)  # query, key, local_0, ...
+  local_names = view_names[2:]
 
   def train_step(state: TrainState, inputs: dict
                  ) -> tuple[TrainState, dict]:
