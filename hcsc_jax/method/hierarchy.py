@@ -66,11 +66,15 @@ class ClusterHierarchy(_Levels):
       object.__setattr__(self, field, [
           np.asarray(x, _dtype(field)) for x in getattr(self, field)])
 
+  def as_tree(self) -> HierarchyArrays:
+    """The train state's form with the NumPy arrays as leaves (what is
+    broadcast to the other processes and pushed into the state)."""
+    return HierarchyArrays(**{field: tuple(getattr(self, field))
+                              for field in FIELDS})
+
   def to_device(self) -> HierarchyArrays:
     """The train state's form (on the default device)."""
-    return HierarchyArrays(**{
-        field: tuple(jnp.asarray(x) for x in getattr(self, field))
-        for field in FIELDS})
+    return jax.tree.map(jnp.asarray, self.as_tree())
 
 
 @flax.struct.dataclass

@@ -165,7 +165,7 @@ class Run:
               max_points_per_centroid=kmeans.max_points_per_centroid,
               min_points_per_centroid=kmeans.min_points_per_centroid,
               seed=kmeans.seed, backend=kmeans.backend))
-      arrays = jax.device_get(hierarchy.to_device())
+      arrays = hierarchy.as_tree()
       hierarchy_stats.append(self.workdir, hierarchy_stats.epoch_record(
           epoch, hierarchy, jax.device_get(self.state.queue), labels))
     if jax.process_count() > 1:
