@@ -39,6 +39,11 @@ file. Needs neither TensorFlow nor faiss.
 
 from __future__ import annotations
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 import argparse
 import itertools
 import json

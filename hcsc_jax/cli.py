@@ -142,8 +142,9 @@ def report_errors(command: Callable[[], T],
     sys.exit(1)
 
 
-def exit_after_preemption() -> None:
-  """Exit 0 at once after a preempted run has written its checkpoint.
+def exit_after_preemption(status: int = 0) -> None:
+  """Exit at once (0 after SIGTERM, 130 after Ctrl-C) once a stopped run
+  has written its checkpoint.
 
   A phase abandoned on SIGTERM (compilation, k-means) may still run in a
   worker thread inside native code; letting the interpreter finalise
@@ -152,4 +153,4 @@ def exit_after_preemption() -> None:
   """
   sys.stdout.flush()
   sys.stderr.flush()
-  os._exit(0)  # pylint: disable=protected-access
+  os._exit(status)  # pylint: disable=protected-access

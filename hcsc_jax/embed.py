@@ -9,10 +9,14 @@ embeddings. The same batch through the exported PyTorch model gives the same
 numbers, which is how a conversion can be checked by hand.
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 
 from absl import app
 from absl import flags
-import numpy as np
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
@@ -30,11 +34,14 @@ def main(argv):
   del argv
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
-  out = cli.report_errors(lambda: interop.embed_images(
-      FLAGS.workdir, interop.load_embed_input(FLAGS.input), FLAGS.features,
-      FLAGS.step, FLAGS.batch_size))
-  np.save(FLAGS.output, out)
-  print(f"wrote {FLAGS.output}: {out.shape}")
+  def embed():
+    features = interop.embed_images(
+        FLAGS.workdir, interop.load_embed_input(FLAGS.input), FLAGS.features,
+        FLAGS.step, FLAGS.batch_size)
+    return interop.save_features(features, FLAGS.output), features.shape
+
+  path, shape = cli.report_errors(embed)
+  print(f"wrote {path}: {shape}")
 
 
 if __name__ == "__main__":

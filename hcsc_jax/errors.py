@@ -38,3 +38,8 @@ class DataPreparationError(OSError):
 
 class NonFiniteLossError(RuntimeError):
   """The loss or a gradient became NaN/inf; nothing after it was saved."""
+
+
+class OutputError(OSError):
+  """An output path that cannot be written (a folder in the way, no
+  permission, a full disk)."""

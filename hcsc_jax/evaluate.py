@@ -13,6 +13,11 @@ workdir's architecture (`--config.encoder=random`, results named
 checkpoints (rerun the same command to resume) live in `<workdir>/eval/<name>/`.
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 import json
 import os
 
@@ -39,10 +44,14 @@ def main(argv):
   cli.log_run_progress()
   result = cli.report_errors(
       lambda: protocols.evaluate(FLAGS.config, FLAGS.workdir))
+  if result.get("preempted"):  # the classifier wrote its checkpoint
+    cli.exit_after_preemption(result["exit_status"])
   print(json.dumps(result, sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   cli.exit_on_unknown_overrides()
+  from hcsc_jax.runtime import supervisor  # pylint: disable=g-import-not-at-top
+  supervisor.supervise_if_distributed()
   app.run(main)

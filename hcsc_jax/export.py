@@ -15,6 +15,11 @@ detectron2  a .pkl {"model": {detectron2 names: numpy}, "__author__",
 safetensors the query backbone with torchvision names, for any framework.
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 
 from absl import app
 from absl import flags

@@ -12,6 +12,11 @@ initialisation, and the key encoder starts as a copy of the query encoder.
 The workdir is then accepted by export, embed and further training.
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 import os
 
 from absl import app

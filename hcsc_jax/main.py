@@ -4,6 +4,11 @@ r"""Pre-train HCSC: `python -m hcsc_jax.main --config=configs/<x>.py
 Rerunning the same command resumes from the workdir's latest checkpoint.
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 import os
 
 from absl import app
@@ -31,11 +36,13 @@ def main(argv):
   summary = cli.report_errors(
       lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir), extra=())
   if summary.get("preempted"):
-    cli.exit_after_preemption()
+    cli.exit_after_preemption(summary["exit_status"])
   print(train.final_line(summary), flush=True)
 
 
 if __name__ == "__main__":
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   cli.exit_on_unknown_overrides()
+  from hcsc_jax.runtime import supervisor  # pylint: disable=g-import-not-at-top
+  supervisor.supervise_if_distributed()
   app.run(main)

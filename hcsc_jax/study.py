@@ -12,6 +12,11 @@ and evaluations. The table goes to stdout, <workdir>/study.md and
 <workdir>/study.json. Variants: see `hcsc_jax.method.variants`.
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 import os
 import sys
 
@@ -66,16 +71,22 @@ def main(argv):
     print(f"error: --protocols {unknown} unknown; choose from "
           f"{sorted(METRICS)}.", file=sys.stderr)
     sys.exit(1)
-  table = cli.report_errors(lambda: study_runs.run_study(
-      FLAGS.config, FLAGS.workdir, FLAGS.variants, list(range(FLAGS.seeds)),
-      FLAGS.protocols, FLAGS.baseline, eval_config))
-  if table is None:
-    print("preempted: rerun the same command to resume the study.")
-    cli.exit_after_preemption()
+  try:
+    table = cli.report_errors(lambda: study_runs.run_study(
+        FLAGS.config, FLAGS.workdir, FLAGS.variants,
+        list(range(FLAGS.seeds)), FLAGS.protocols, FLAGS.baseline,
+        eval_config))
+  except study_runs.Stopped as stopped:
+    word = "interrupted" if stopped.exit_status else "preempted"
+    print(f"{word}: the study stopped with its current run checkpointed; "
+          "rerun the same command to resume it.", flush=True)
+    cli.exit_after_preemption(stopped.exit_status)
   print(table, flush=True)
 
 
 if __name__ == "__main__":
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   cli.exit_on_unknown_overrides()
+  from hcsc_jax.runtime import supervisor  # pylint: disable=g-import-not-at-top
+  supervisor.supervise_if_distributed()
   app.run(main)

@@ -9,6 +9,11 @@ purity/NMI per epoch) and report.html with every image inlined. `--epoch=N`
 picks the checkpoint written after N epochs (default: the latest).
 """
 
+from hcsc_jax.runtime import startup
+
+if __name__ == "__main__":
+  startup.begin()  # Ctrl-C from here on: one line, exit 130
+
 import os
 
 from absl import app

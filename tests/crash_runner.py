@@ -13,7 +13,9 @@ after the files are written and before orbax's atomic rename), `sigterm`
 (a real SIGTERM during the n-th train step), `sigterm_compile` (SIGTERM
 0.5 s into compiling the train step), `sigterm_embed` (SIGTERM after the
 n-th embedding batch), `sigterm_cluster` (SIGTERM after the n-th k-means
-level, from inside the k-means), `none`.
+level, from inside the k-means), `sigint`, `sigint_embed`,
+`sigint_cluster` (the same with SIGINT, a terminal's Ctrl-C),
+`sigint_twice` (two SIGINTs during the n-th train step), `none`.
 """
 
 import os
@@ -21,13 +23,14 @@ import signal
 import sys
 
 
-def _dies_on(n: int, sig: int):
+def _dies_on(n: int, sig: int, times: int = 1):
   calls = {"count": 0}
 
   def hit():
     calls["count"] += 1
     if calls["count"] == n:
-      os.kill(os.getpid(), sig)
+      for _ in range(times):
+        os.kill(os.getpid(), sig)
   return hit
 
 
@@ -35,10 +38,11 @@ def _install(event: str, n: int) -> None:
   from hcsc_jax import clustering, features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from orbax.checkpoint._src.path import atomicity  # pylint: disable=g-import-not-at-top
-  sig = signal.SIGTERM if event.startswith("sigterm") else signal.SIGKILL
-  hit = _dies_on(n, sig)
-  event = event.replace("sigterm_", "")
-  if event in ("step", "sigterm"):
+  sig = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT}.get(
+      event.split("_")[0], signal.SIGKILL)
+  hit = _dies_on(n, sig, times=2 if event == "sigint_twice" else 1)
+  event = event.replace("sigterm_", "").replace("sigint_", "")
+  if event in ("step", "sigterm", "sigint", "twice"):
     make = train.step_lib.make_train_step
 
     def make_dying(*args, **kwargs):
@@ -104,7 +108,7 @@ def main() -> None:
     summary = train.train_and_evaluate(config, workdir)
   if summary.get("preempted"):
     from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-    cli.exit_after_preemption()  # as hcsc_jax.main does
+    cli.exit_after_preemption(summary["exit_status"])  # as hcsc_jax.main
   print(train.final_line(summary), flush=True)
 
 

@@ -120,7 +120,7 @@ def test_resume_after_preemption_matches_uninterrupted(reference_run,
     monkeypatch.setattr(PreemptionWatcher, "requested",
                         property(preempt_once))
     first = train.train_and_evaluate(smoke_config(), workdir)
-    assert first == {"preempted": True, "step": step}
+    assert first == {"preempted": True, "step": step, "exit_status": 0}
     monkeypatch.undo()
     resumed = train.train_and_evaluate(smoke_config(), workdir)
     finished = train.Run(smoke_config(), workdir)
@@ -185,7 +185,7 @@ def test_device_path_resumes_bitwise_after_preemption(device_reference_run,
   config = device_smoke_config(idx_source)
   monkeypatch.setattr(PreemptionWatcher, "requested", property(preempt_once))
   first = train.train_and_evaluate(config, str(tmp_path))
-  assert first == {"preempted": True, "step": 6}
+  assert first == {"preempted": True, "step": 6, "exit_status": 0}
   monkeypatch.undo()
   resumed = train.train_and_evaluate(config, str(tmp_path))
   finished = train.Run(config, str(tmp_path))
@@ -217,30 +217,40 @@ def _finished_steps(workdir: str) -> list[int]:
 def test_sigkill_anywhere_then_rerun_ends_bitwise_equal(device_reference_run,
                                                         idx_source, tmp_path):
   """One workdir, killed in turn during a train step, a checkpoint write,
-  embedding and clustering, and sent SIGTERM while the step compiles,
-  during embedding, during k-means and during a step; each restart is the
-  same command. Smoke run on the device path (the Fashion-MNIST default):
-  4 steps per epoch, clustering from epoch 1, checkpoints at the epoch ends
-  (steps 4 and 8) and wherever a SIGTERM stops the run; 3 are kept."""
+  embedding and clustering, sent SIGTERM while the step compiles and during
+  a step, Ctrl-C (SIGINT) during embedding, k-means and a step, and Ctrl-C
+  twice; each restart is the same command. Smoke run on the device path
+  (the Fashion-MNIST default): 4 steps per epoch, clustering from epoch 1,
+  checkpoints at the epoch ends (steps 4 and 8) and wherever a SIGTERM or
+  Ctrl-C stops the run; 3 are kept."""
   _, summary, run = device_reference_run
   workdir = str(tmp_path)
   killed = -signal.SIGKILL
+  ctrl_c = 130
   stages = [
       ("sigterm_compile", 1, 0, [0]),     # checkpoint of the initial state
       ("step", 2, killed, [0]),
       ("checkpoint", 1, killed, [0]),     # step 4's write never completes
-      ("sigterm_embed", 1, 0, [0, 4]),    # epoch 1's embedding abandoned
+      ("sigint_embed", 1, ctrl_c, [0, 4]),  # epoch 1's embedding abandoned
       ("cluster", 1, killed, [0, 4]),     # after k-means level 0
-      ("sigterm_cluster", 1, 0, [0, 4]),  # k-means abandoned mid-way
-      ("sigterm", 2, 0, [0, 4, 6]),       # finishes step 6, saves, exits 0
-      ("none", 0, 0, [4, 6, 8]),
+      ("sigint_cluster", 1, ctrl_c, [0, 4]),  # k-means abandoned mid-way
+      ("sigint_twice", 2, ctrl_c, [0, 4]),    # stops at once, nothing saved
+      ("sigint", 2, ctrl_c, [0, 4, 6]),   # finishes step 6, saves, exits 130
+      ("sigterm", 1, 0, [4, 6, 7]),       # finishes step 7, saves, exits 0
+      ("none", 0, 0, [6, 7, 8]),
   ]
   for event, n, code, steps in stages:
     child = _child(workdir, event, n, idx_source)
     assert child.returncode == code, (event, child.stderr[-3000:])
     assert _finished_steps(workdir) == steps, event
-    if code == 0 and event != "none":
-      assert f"preempted: checkpoint at step {steps[-1]}" in child.stdout, (
+    assert "Traceback" not in child.stderr, (event, child.stderr[-3000:])
+    if event == "sigint_twice":
+      assert re.search(r"second Ctrl-C: stopped at once; the \d+ train "
+                       r"step\(s\) since checkpoint step 4 are lost",
+                       child.stderr), child.stderr[-2000:]
+    elif code in (0, ctrl_c) and event != "none":
+      word = "preempted" if code == 0 else "interrupted"
+      assert f"{word}: checkpoint at step {steps[-1]}" in child.stdout, (
           event, child.stdout[-2000:])
   assert re.search(r"final: epochs=2 knn_top1=[01]\.\d{4}", child.stdout)
   finished = train.Run(device_smoke_config(idx_source), workdir)

@@ -28,6 +28,7 @@ from hcsc_jax.data import decode
 from hcsc_jax.data import specs
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.errors import DataPreparationError
+from hcsc_jax.runtime import distributed
 from hcsc_jax.runtime import sharding
 
 LOCAL_BUILDERS = ("fashion_mnist_local",)
@@ -60,7 +61,11 @@ def load_builder(data_config) -> tfds.core.DatasetBuilder:
     detail = " ".join(str(e).split())  # TFDS lists the configs on lines
     raise ConfigError(f"config.data.name={name!r}: {detail}") from None
   if not _is_prepared(builder):
-    _prepare(builder, data_config)
+    distributed.lead_first(lambda: _prepare(builder, data_config),
+                           f"preparing {name} in {builder.data_dir_root}",
+                           key=f"prepare/{name}")
+    if not _is_prepared(builder):  # prepared by process 0: read its info
+      builder = tfds.builder(name, data_dir=data_config.data_dir)
   for split in (data_config.train_split, data_config.eval_split):
     if split and split.split("[")[0] not in builder.info.splits:
       raise ConfigError(

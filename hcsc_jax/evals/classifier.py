@@ -156,7 +156,7 @@ def train(encoder, eval_config, mode: str, dataset, subset, mesh,
           directory: str) -> dict:
   """Trains (or resumes) the classifier under `directory`, holding that
   directory's lock; returns the eval-split accuracy, or {'preempted':
-  True, ...} after a SIGTERM."""
+  True, 'exit_status': ...} after a SIGTERM or Ctrl-C."""
   if mode not in MODES:
     raise ValueError(f"mode={mode!r}; choose one of {list(MODES)}.")
   if not reporting.is_lead_process():
@@ -192,7 +192,11 @@ def _train(encoder, eval_config, mode: str, dataset, subset, mesh,
                   f"{position}")
   writer = reporting.create_writer(directory)
   train_step = make_train_step(model, tx, mode, mesh, data.batch)
-  watcher = PreemptionWatcher()
+  saved_step = checkpoints.latest_step() or 0
+  done_steps = [int(position.epoch * steps + position.step_in_epoch)]
+  watcher = PreemptionWatcher(lost_work=lambda: (
+      f"the {done_steps[0] - saved_step} classifier step(s) since checkpoint "
+      f"step {saved_step} are lost"))
   try:
     for epoch in range(position.epoch, cfg.epochs):
       start = position.step_in_epoch if position.epoch == epoch else 0
@@ -203,17 +207,21 @@ def _train(encoder, eval_config, mode: str, dataset, subset, mesh,
           report=lambda step, totals: writer.write_scalars(
               step, reporting.averaged(totals)),
           stop_requested=lambda: watcher.requested,
+          on_step=lambda step: done_steps.__setitem__(0, step),
           label=f"{mode} epoch {epoch}")
       end = epoch_loop.epoch_end(epoch, done, steps, cfg.epochs,
                                  cfg.checkpoint_every, watcher.requested)
       position = Position(end.epoch, end.step_in_epoch)
       if end.save:
         checkpoints.save(int(state.step), state, position)
+        saved_step = int(state.step)
       if end.stop:
         checkpoints.close()
-        print(f"preempted: classifier checkpoint at step {int(state.step)} "
-              f"({position}); rerun the same command to resume.", flush=True)
-        return {"preempted": True, "step": int(state.step)}
+        print(watcher.stop_line(
+            f"classifier checkpoint at step {int(state.step)} ({position})"),
+              flush=True)
+        return {"preempted": True, "step": int(state.step),
+                "exit_status": watcher.exit_status}
   finally:
     watcher.restore()
     writer.flush()

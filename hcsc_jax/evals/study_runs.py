@@ -4,7 +4,6 @@ are read back, not redone; an interrupted run resumes."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Callable, Sequence
 
@@ -22,9 +21,18 @@ METRICS = {"knn": ("knn_top1", "kNN top-1"), "linear": ("top1",
            "clustering": ("nmi", "NMI")}
 
 
-def _pretrain(config, directory: str) -> dict | None:
+class Stopped(Exception):
+  """A run or evaluation of the study stopped on SIGTERM or Ctrl-C after
+  writing its checkpoint; `exit_status` is the command's (0 or 130)."""
+
+  def __init__(self, exit_status: int):
+    super().__init__(exit_status)
+    self.exit_status = exit_status
+
+
+def _pretrain(config, directory: str) -> dict:
   """The run's summary (training it first unless it finished before);
-  None when preempted."""
+  raises Stopped when the run was stopped."""
   path = workdir_layout.path(directory, workdir_layout.SUMMARY)
   if os.path.exists(path):
     changed = workdirs.recipe_changes(workdirs.load_config(directory),
@@ -34,32 +42,36 @@ def _pretrain(config, directory: str) -> dict | None:
           f"{directory} holds a run with another config "
           f"({'; '.join(changed)}); use another --workdir for the changed "
           "study.")
-    with open(path) as f:
-      summary = json.load(f)
-    if summary.get("finished", True):
+    summary = reporting.read_json_or_set_aside(path)
+    if summary and summary.get("finished", True):
       return summary
   summary = train.train_and_evaluate(config, directory)
-  return None if summary.get("preempted") else summary
+  if summary.get("preempted"):
+    raise Stopped(summary["exit_status"])
+  return summary
 
 
 def _evaluate(protocol: str, config, directory: str, summary: dict,
-              seed: int, eval_config: Callable) -> float | None:
+              seed: int, eval_config: Callable) -> float:
   key = METRICS[protocol][0]
   if protocol == "knn" and key in summary:  # the same protocol, run at the end
     return float(summary[key])
   cfg = eval_config(protocol, config, seed)
   path = workdir_layout.eval_result(directory, cfg.name)
-  if os.path.exists(path):
-    with open(path) as f:
-      return float(json.load(f)[key])
+  saved = reporting.read_json_or_set_aside(path)
+  if key in saved:
+    return float(saved[key])
   result = protocols_lib.evaluate(cfg, directory)
-  return None if result.get("preempted") else float(result[key])
+  if result.get("preempted"):
+    raise Stopped(result["exit_status"])
+  return float(result[key])
 
 
 def run_study(base_config, workdir: str, variant_names: Sequence[str],
               seeds: Sequence[int], protocols: Sequence[str],
               baseline: str | None, eval_config: Callable) -> str | None:
-  """Runs what is missing; returns the markdown table (None if preempted).
+  """Runs what is missing; returns the markdown table (raises Stopped when
+  a run or evaluation was stopped: a rerun resumes it).
 
   `eval_config(protocol, run_config, seed)` gives a protocol's eval config.
   """
@@ -80,13 +92,9 @@ def run_study(base_config, workdir: str, variant_names: Sequence[str],
       directory = workdir_layout.study_run(workdir, variant, seed)
       reporting.log(f"study: {variant} seed {seed} in {directory}")
       summary = _pretrain(config, directory)
-      if summary is None:
-        return None
       for protocol in protocols:
         value = _evaluate(protocol, config, directory, summary, seed,
                           eval_config)
-        if value is None:
-          return None
         values[variant][protocol].append(value)
   record = tabulate(values, list(seeds), list(protocols), baseline)
   reporting.save_json(

@@ -12,6 +12,7 @@ import numpy as np
 from hcsc_jax.interchange import param_mapping
 from hcsc_jax.interchange import torch_format
 from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime import output_files
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import state as state_lib
 from hcsc_jax.training import workdirs
@@ -22,27 +23,39 @@ FORMATS = ("hcsc", "torchvision", "detectron2", "safetensors")
 def export(workdir: str, fmt: str, output: str, step=None) -> None:
   if fmt not in FORMATS:
     raise ValueError(f"format={fmt!r}; choose one of {list(FORMATS)}.")
+  output = output_files.prepare(output)
   state, position, config, _ = workdirs.restore(workdir, step)
   tracked = int(state.step)
-  if fmt == "hcsc":
-    torch_format.save_pth(output, {
-        "epoch": position.epoch, "arch": config.arch,
-        "state_dict": torch_format.reference_state_dict(state, tracked)})
-  elif fmt == "torchvision":
-    torch_format.save_pth(output, torch_format.backbone_state_dict(
-        state.params, state.batch_stats, tracked))
-  elif fmt == "detectron2":
-    with open(output, "wb") as f:
-      pickle.dump(torch_format.detectron2_checkpoint(state.params,
-                                                     state.batch_stats), f)
-  elif fmt == "safetensors":
-    from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-    save_file(torch_format.backbone_state_dict(state.params,
-                                               state.batch_stats, tracked),
-              output, metadata={"arch": config.arch, "format": "torchvision",
-                                "step": str(tracked)})
-  else:
-    raise ValueError(f"format={fmt!r}; choose one of {list(FORMATS)}.")
+  with output_files.atomic_path(output) as tmp:
+    if fmt == "hcsc":
+      torch_format.save_pth(tmp, {
+          "epoch": position.epoch, "arch": config.arch,
+          "state_dict": torch_format.reference_state_dict(state, tracked)})
+    elif fmt == "torchvision":
+      torch_format.save_pth(tmp, torch_format.backbone_state_dict(
+          state.params, state.batch_stats, tracked))
+    elif fmt == "detectron2":
+      with open(tmp, "wb") as f:
+        pickle.dump(torch_format.detectron2_checkpoint(state.params,
+                                                       state.batch_stats), f)
+    else:  # safetensors
+      from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+      save_file(torch_format.backbone_state_dict(state.params,
+                                                 state.batch_stats, tracked),
+                tmp, metadata={"arch": config.arch, "format": "torchvision",
+                               "step": str(tracked)})
+
+
+def save_features(features: np.ndarray, output: str) -> str:
+  """`output` (.npy added when missing, as np.save does), written
+  atomically; returns the path written."""
+  if not output.endswith(".npy"):
+    output += ".npy"
+  output = output_files.prepare(output)
+  with output_files.atomic_path(output) as tmp:
+    with open(tmp, "wb") as f:
+      np.save(f, features)
+  return output
 
 
 def load_embed_input(path: str) -> np.ndarray:

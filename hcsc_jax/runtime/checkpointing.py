@@ -97,12 +97,31 @@ def _files(directory: str) -> list[str]:
   return sorted(out)
 
 
-def write_manifest(directory: str) -> None:
-  """Records size and SHA-256 of every file of a finished checkpoint."""
+def workdir_records(workdir: str) -> dict[str, str]:
+  """The workdir's small files a checkpoint carries a copy of (config.json,
+  run_info.json), as text, when they parse: so a damaged or lost one can be
+  restored from the newest intact checkpoint."""
+  records = {}
+  for name in workdir_layout.CARRIED_RECORDS:
+    try:
+      with open(os.path.join(workdir, name)) as f:
+        text = f.read()
+      json.loads(text)
+    except (OSError, ValueError):
+      continue
+    records[name] = text
+  return records
+
+
+def write_manifest(directory: str, records: dict[str, str] | None = None
+                   ) -> None:
+  """Records size and SHA-256 of every file of a finished checkpoint, and
+  the copies of the workdir's `records` it was written with."""
   record = {"files": {name: {"size": os.path.getsize(os.path.join(directory,
                                                                    name)),
                              "sha256": _sha256(os.path.join(directory, name))}
-                      for name in _files(directory)}}
+                      for name in _files(directory)},
+            "records": records or {}}
   tmp = os.path.join(directory, MANIFEST + f".tmp{os.getpid()}")
   with open(tmp, "w") as f:
     json.dump(record, f)
@@ -133,6 +152,28 @@ def check_files(directory: str) -> str | None:
       return f"{name} has {size} bytes, {expected['size']} were written"
     if _sha256(path) != expected["sha256"]:
       return f"{name} does not match its checksum (overwritten or corrupted)"
+  return None
+
+
+def carried_record(checkpoint_directory: str, name: str
+                   ) -> tuple[int, str] | None:
+  """(step, text) of the newest checkpoint whose files are intact and whose
+  manifest carries a copy of the workdir file `name`; None without one."""
+  if not os.path.isdir(checkpoint_directory):
+    return None
+  steps = sorted((int(entry) for entry in os.listdir(checkpoint_directory)
+                  if entry.isdigit()), reverse=True)
+  for step in steps:
+    directory = os.path.join(checkpoint_directory, str(step))
+    if check_files(directory) is not None:
+      continue
+    try:
+      with open(os.path.join(directory, MANIFEST)) as f:
+        text = json.load(f).get("records", {}).get(name)
+    except (OSError, ValueError, AttributeError):
+      continue
+    if text is not None:
+      return step, text
   return None
 
 
@@ -182,7 +223,8 @@ class Checkpointer:
           state=ocp.args.StandardSave(state),
           position=ocp.args.JsonSave(position.to_json())))
       if jax.process_index() == 0:
-        write_manifest(self.step_directory(step))
+        write_manifest(self.step_directory(step),
+                       workdir_records(self.workdir))
     except Exception as e:  # pylint: disable=broad-except
       cause = _os_error_in(e)
       if cause is None:

@@ -7,68 +7,37 @@ HCSC_NUM_PROCESSES=<n>, HCSC_PROCESS_ID=<i>. Under SLURM (SLURM_NTASKS > 1),
 on TPU pods (more than one TPU_WORKER_HOSTNAMES entry) or with
 HCSC_DISTRIBUTED=auto (set by launch/tpu_pod.sh), JAX's own cluster
 detection fills them in. A single process initialises nothing.
+
+`lead_first` runs one-time work (preparing a TFDS data set) on process 0
+while the others wait for it.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from typing import Callable
 
+from absl import logging
 import jax
 
+from hcsc_jax.errors import DataPreparationError
 from hcsc_jax.errors import TopologyError
-
-ENV_COORDINATOR = "HCSC_COORDINATOR"
-ENV_NUM_PROCESSES = "HCSC_NUM_PROCESSES"
-ENV_PROCESS_ID = "HCSC_PROCESS_ID"
-
-
-def _explicit_settings(env) -> dict | None:
-  names = (ENV_COORDINATOR, ENV_NUM_PROCESSES, ENV_PROCESS_ID)
-  given = {name: env.get(name) for name in names if env.get(name)}
-  if not given:
-    return None
-  missing = [name for name in names if name not in given]
-  if missing:
-    raise TopologyError(
-        f"{', '.join(sorted(given))} set but {', '.join(missing)} missing; a "
-        "multi-process run needs all of HCSC_COORDINATOR=<host:port>, "
-        "HCSC_NUM_PROCESSES and HCSC_PROCESS_ID.")
-  try:
-    count = int(given[ENV_NUM_PROCESSES])
-    index = int(given[ENV_PROCESS_ID])
-  except ValueError:
-    raise TopologyError(
-        f"{ENV_NUM_PROCESSES}={given[ENV_NUM_PROCESSES]!r} and "
-        f"{ENV_PROCESS_ID}={given[ENV_PROCESS_ID]!r} must be integers.") from None
-  if count < 1 or not 0 <= index < count:
-    raise TopologyError(f"{ENV_PROCESS_ID}={index} is not in [0, {count}) "
-                        f"({ENV_NUM_PROCESSES}={count}).")
-  if ":" not in given[ENV_COORDINATOR]:
-    raise TopologyError(f"{ENV_COORDINATOR}={given[ENV_COORDINATOR]!r} must "
-                        "be host:port.")
-  return {"coordinator_address": given[ENV_COORDINATOR],
-          "num_processes": count, "process_id": index}
-
-
-def _cluster_detected(env) -> bool:
-  slurm_tasks = int(env.get("SLURM_NTASKS", "1") or 1)
-  tpu_workers = [h for h in env.get("TPU_WORKER_HOSTNAMES", "").split(",")
-                 if h]
-  return (slurm_tasks > 1 or len(tpu_workers) > 1
-          or env.get("HCSC_DISTRIBUTED") == "auto")
-
+from hcsc_jax.runtime import process_env
 
 def initialize_from_environment(env=None) -> bool:
   """Initialises jax.distributed when the environment describes several
   processes; returns whether it did. Call before anything touches JAX."""
   env = os.environ if env is None else env
-  explicit = _explicit_settings(env)
+  explicit = process_env.explicit_settings(env)
+  heartbeat = process_env.heartbeat_timeout_s(env)
   if explicit is not None:
     if explicit["num_processes"] == 1:
       return False
-    jax.distributed.initialize(**explicit)
-  elif _cluster_detected(env):
-    jax.distributed.initialize()
+    jax.distributed.initialize(**explicit,
+                               heartbeat_timeout_seconds=heartbeat)
+  elif process_env.cluster_detected(env):
+    jax.distributed.initialize(heartbeat_timeout_seconds=heartbeat)
   else:
     return False
   check_topology()
@@ -84,3 +53,44 @@ def check_topology() -> None:
         f"process {jax.process_index()} has {local} devices, but the "
         f"{jax.process_count()} processes hold {total} in all; give every "
         "process the same number of accelerators.")
+
+
+def _key_value_client():
+  """The coordination service's key-value store of a multi-process run."""
+  from jax._src import distributed as jax_distributed  # pylint: disable=g-import-not-at-top
+  return jax_distributed.global_state.client
+
+
+def lead_first(work: Callable[[], None], what: str, key: str,
+               poll_s: float = 30.0) -> None:
+  """`work()` on the lead process only; the others wait until it is done
+  (a log line every `poll_s` seconds) and then go on, so N hosts sharing a
+  file system never do it twice or race on its files. When the lead fails,
+  every other process ends with one line saying so."""
+  if jax.process_count() == 1:
+    work()
+    return
+  client = _key_value_client()
+  done_key = f"hcsc_lead_first/{key}"
+  if jax.process_index() == 0:
+    try:
+      work()
+    except BaseException as e:
+      client.key_value_set(done_key, f"failed: {' '.join(str(e).split())}"
+                           [:500])
+      raise
+    client.key_value_set(done_key, "done")
+    return
+  started = time.time()
+  while True:
+    try:
+      outcome = client.blocking_key_value_get(done_key, int(poll_s * 1000))
+      break
+    except Exception:  # pylint: disable=broad-except  (a timeout: still busy)
+      logging.info("process %d: waiting for process 0 to finish %s "
+                   "(%.0f min so far).", jax.process_index(), what,
+                   (time.time() - started) / 60)
+  if outcome != "done":
+    raise DataPreparationError(
+        f"process 0 could not finish {what} ({outcome}); fix that and "
+        "rerun all processes.")

@@ -167,6 +167,36 @@ def save_json(path: str, record: dict) -> None:
   os.replace(tmp, path)
 
 
+def set_aside(path: str) -> str:
+  """Moves a damaged file to `<path>.damaged` (or .damaged.1, ...): kept for
+  a look, out of the way of the rewrite."""
+  target, suffix = path + ".damaged", 1
+  while os.path.exists(target):
+    target, suffix = f"{path}.damaged.{suffix}", suffix + 1
+  os.replace(path, target)
+  return target
+
+
+def read_json_or_set_aside(path: str) -> dict:
+  """The JSON object in `path`; {} when it is missing, and {} with a
+  warning when it cannot be parsed (the file is set aside, not deleted):
+  for records the run rebuilds, such as summary.json."""
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      record = json.load(f)
+    if isinstance(record, dict):
+      return record
+    problem = f"holds a JSON {type(record).__name__}, not an object"
+  except (ValueError, UnicodeDecodeError) as e:
+    problem = f"is not valid JSON ({e})"
+  moved = set_aside(path) if is_lead_process() else path
+  warn(f"{path} {problem}; moved it to {moved} and rebuilt it from this "
+       "run (earlier invocations' records in it are not carried over).")
+  return {}
+
+
 def _plain(value):
   if isinstance(value, (np.floating, np.integer)):
     return value.item()

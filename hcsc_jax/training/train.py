@@ -3,8 +3,6 @@ checkpoint -> report, with resume, preemption and a final kNN."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import jax
@@ -259,22 +257,25 @@ def _accumulate_with_nonfinite(totals: dict | None, metrics: dict) -> dict:
       step_lib.zero_totals(metrics) if totals is None else totals, metrics)
 
 
-def _preempted(run: Run, position: Position) -> dict:
+def _preempted(run: Run, position: Position,
+               watcher: PreemptionWatcher) -> dict:
   run.save(position)
   run.checkpoints.close()
   summary = _summary(run, finished=False)
   reporting.save_json(workdir_layout.path(run.workdir, workdir_layout.SUMMARY),
                       summary)
-  print(f"preempted: checkpoint at step {int(run.state.step)} (epoch "
-        f"{position.epoch}, step {position.step_in_epoch} of "
-        f"{run.steps_per_epoch}); rerun the same command to resume.",
-        flush=True)
-  return {"preempted": True, "step": int(run.state.step)}
+  print(watcher.stop_line(
+      f"checkpoint at step {int(run.state.step)} (epoch {position.epoch}, "
+      f"step {position.step_in_epoch} of {run.steps_per_epoch}) in "
+      f"{run.checkpoints.directory}"), flush=True)
+  return {"preempted": True, "step": int(run.state.step),
+          "exit_status": watcher.exit_status}
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Runs (or resumes) pre-training; returns the summary written to
-  `<workdir>/summary.json`. Exits early, checkpointed, on SIGTERM.
+  `<workdir>/summary.json`. Stops early, checkpointed, on SIGTERM or the
+  first Ctrl-C (the summary then holds 'preempted' and 'exit_status').
 
   The lead process holds the workdir's lock throughout, so a second run on
   the same workdir is refused instead of writing beside this one.
@@ -306,8 +307,17 @@ def _sync(name: str) -> None:
 
 def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
   run = Run(config, workdir, watcher)
-  progress = reporting.progress_reporter(config.epochs * run.steps_per_epoch,
+  reported = reporting.progress_reporter(config.epochs * run.steps_per_epoch,
                                          run.writer)
+  saved = [run.checkpoints.latest_step() or 0, run.resumed_from]
+
+  def progress(step: int) -> None:
+    saved[1] = step
+    reported(step)
+
+  watcher.lost_work = lambda: (
+      f"the {saved[1] - saved[0]} train step(s) since checkpoint step "
+      f"{saved[0]} are lost")
   position = run.position
   try:
     if position.epoch < config.epochs:
@@ -333,9 +343,10 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
       position = Position(end.epoch, end.step_in_epoch,
                           clustered and end.epoch == epoch)
       if end.stop:
-        return _preempted(run, position)
+        return _preempted(run, position, watcher)
       if end.save:
         run.save(position)
+        saved[0] = int(run.state.step)
       if config.eval_every and (epoch + 1) % config.eval_every == 0:
         run.online_knn(epoch)
       if (config.visualize_every and bool(run.state.hierarchy_active)
@@ -343,7 +354,7 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
         run.log_figures()
   except Preempted:  # during compilation, embedding or k-means
     return _preempted(run, position if position.epoch < config.epochs
-                      else Position(config.epochs, 0, False))
+                      else Position(config.epochs, 0, False), watcher)
   finally:
     run.checkpoints.wait()
     run.writer.flush()
@@ -351,7 +362,7 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
   try:
     summary = _summary(run, finished=True)
   except Preempted:  # during the final kNN; every checkpoint is written
-    return _preempted(run, Position(config.epochs, 0, False))
+    return _preempted(run, Position(config.epochs, 0, False), watcher)
   reporting.save_json(workdir_layout.path(workdir, workdir_layout.SUMMARY),
                       summary)
   knn_results = {k: v for k, v in summary.items() if k.startswith("knn_")}
@@ -367,10 +378,8 @@ def _summary(run: Run, finished: bool) -> dict:
   wall time, damaged checkpoints; the final kNN once finished."""
   config = run.config
   path = workdir_layout.path(run.workdir, workdir_layout.SUMMARY)
-  previous = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      previous = json.load(f)
+  previous = reporting.read_json_or_set_aside(path)
+  if previous:
     if "invocations" not in previous and "wall_s" in previous:  # older file
       previous["invocations"] = [{"wall_s": previous["wall_s"]}]
   step = int(run.state.step)

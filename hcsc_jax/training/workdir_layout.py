@@ -45,6 +45,8 @@ STUDY_TABLE = "study.md"
 
 # What a shape-changing restart moves aside (the rest stays as history).
 RUN_STATE = (CHECKPOINTS, CONFIG, RUN_INFO)
+# Workdir files every checkpoint's manifest carries a copy of.
+CARRIED_RECORDS = (CONFIG, RUN_INFO)
 
 
 def path(workdir: str, name: str) -> str:

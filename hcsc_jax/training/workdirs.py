@@ -18,6 +18,7 @@ from hcsc_jax.errors import CheckpointDamagedError
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.errors import WorkdirError
 from hcsc_jax.runtime import checkpointing
+from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import state as state_lib
 from hcsc_jax.training import workdir_layout
@@ -134,16 +135,61 @@ def save_run_info(workdir: str, num_examples: int) -> None:
     json.dump({"num_examples": int(num_examples)}, f)
 
 
+def _parse_object(path: str) -> tuple[dict | None, str | None]:
+  """(the JSON object in `path`, None) or (None, what is wrong with it)."""
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except FileNotFoundError:
+    return None, "is missing"
+  except (ValueError, UnicodeDecodeError) as e:
+    return None, f"is damaged (not valid JSON: {e})"
+  if not isinstance(record, dict):
+    return None, f"is damaged (a JSON {type(record).__name__}, not an object)"
+  return record, None
+
+
+def read_run_file(workdir: str, name: str) -> dict:
+  """A workdir record (config.json, run_info.json) as a dict; when it is
+  missing or damaged, the copy carried by the newest intact checkpoint is
+  written back (the damaged file kept as `<name>.damaged`), saying so.
+  Without a copy: one line naming the file (WorkdirError), or
+  FileNotFoundError when the workdir has no such file and no checkpoint."""
+  path = os.path.join(workdir, name)
+  record, problem = _parse_object(path)
+  if record is not None:
+    return record
+  carried = checkpointing.carried_record(
+      os.path.join(workdir, workdir_layout.CHECKPOINTS), name)
+  if carried is None:
+    if problem == "is missing":
+      found = (f"it holds {sorted(os.listdir(workdir))}"
+               if os.path.isdir(workdir) else "it does not exist")
+      raise FileNotFoundError(
+          f"{path} not found: {workdir} is not a pre-training workdir "
+          f"({found}; run hcsc_jax.main or hcsc_jax.import_torch into it "
+          "first).")
+    raise WorkdirError(
+        f"{path} {problem}, and no intact checkpoint in {workdir} carries a "
+        "copy of it; restore the file from a backup or start again in "
+        "another --workdir.")
+  step, text = carried
+  if jax.process_index() == 0:
+    kept = ""
+    if os.path.exists(path):
+      kept = f" (the damaged file is kept as {reporting.set_aside(path)})"
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+      f.write(text)
+    os.replace(tmp, path)
+    logging.warning("%s %s; restored it from checkpoint step %d%s.", path,
+                    problem, step, kept)
+  return json.loads(text)
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, CONFIG)
-  if not os.path.exists(path):
-    found = (f"it holds {sorted(os.listdir(workdir))}"
-             if os.path.isdir(workdir) else "it does not exist")
-    raise FileNotFoundError(
-        f"{path} not found: {workdir} is not a pre-training workdir ({found}; "
-        "run hcsc_jax.main or hcsc_jax.import_torch into it first).")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = ml_collections.ConfigDict(read_run_file(workdir, CONFIG))
   added = complete_saved_config(config)
   if added:
     logging.info("%s predates config fields %s; using the values its run "
@@ -194,12 +240,7 @@ def restore(workdir: str, step: int | None = None):
   unless `step`), verified: a damaged checkpoint or one with non-finite
   values is named, with the newest one whose files are intact."""
   config = load_config(workdir)
-  info_path = os.path.join(workdir, RUN_INFO)
-  if not os.path.exists(info_path):
-    raise FileNotFoundError(f"{info_path} not found; the workdir is "
-                            "incomplete.")
-  with open(info_path) as f:
-    num_examples = json.load(f)["num_examples"]
+  num_examples = read_run_file(workdir, RUN_INFO)["num_examples"]
   checkpoints = checkpointing.Checkpointer(workdir, config.keep_checkpoints)
   available = checkpoints.all_steps()
   if not available:

@@ -20,6 +20,7 @@ import numpy as np
 from hcsc_jax.errors import ConfigError
 from hcsc_jax import features as features_lib
 from hcsc_jax.method import selection
+from hcsc_jax.runtime import output_files
 from hcsc_jax.training import step as step_lib
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
@@ -179,21 +180,24 @@ CAPTIONS = {
 
 
 def write(images: dict[str, bytes], output: str, title: str) -> str:
-  """PNG files and report.html (images inlined as data URIs)."""
-  os.makedirs(output, exist_ok=True)
+  """PNG files and report.html (images inlined as data URIs), each renamed
+  into place when complete; report.html last."""
+  output = output_files.prepare_folder(output)
   parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}"
            f"</title></head><body><h1>{html.escape(title)}</h1>"]
   for name, data in images.items():
-    with open(os.path.join(output, name), "wb") as f:
-      f.write(data)
+    with output_files.atomic_path(os.path.join(output, name)) as tmp:
+      with open(tmp, "wb") as f:
+        f.write(data)
     caption = CAPTIONS.get(name.split(".")[0].rstrip("0123456789_"), name)
     encoded = base64.b64encode(data).decode("ascii")
     parts.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(caption)}</p>"
                  f"<img src='data:image/png;base64,{encoded}'/>")
   parts.append("</body></html>")
   path = os.path.join(output, "report.html")
-  with open(path, "w") as f:
-    f.write("\n".join(parts))
+  with output_files.atomic_path(path) as tmp:
+    with open(tmp, "w") as f:
+      f.write("\n".join(parts))
   return path
 
 
