@@ -51,6 +51,8 @@ def get_config(arg=None):
   c.visualize_every = 5      # figures of the final hierarchy in TensorBoard
   c.knn.ks = (10, 20, 100, 200)
   c.knn.chunk = 1000
+  c.knn.label_fractions = (0.01,)  # the final line's knn_top1@1%
+  c.knn.pixel_baseline = True      # ... and raw pixels' under the same kNN
   if arg == "smoke":
     hcsc_r50_imagenet.smoke(c)
   elif arg:

@@ -84,7 +84,11 @@ def get_config(arg=None):
   c.eval_every = 10          # epochs between online kNN evaluations; 0 = off
   c.visualize_every = 20     # epochs between TensorBoard figures; 0 = off
   c.visualize_sample = 1000  # training examples the figures use
-  c.knn = knn.config_block(enabled=True)  # online kNN (eval_every)
+  # Online kNN (eval_every) and the final one; label_fractions adds kNN on
+  # class-balanced label subsets (5 draws), pixel_baseline the same on raw
+  # pixels (small images only), both at the end.
+  c.knn = knn.config_block(enabled=True, label_fractions=(),
+                           pixel_baseline=False)
 
   if arg == "smoke":
     smoke(c)
@@ -120,4 +124,6 @@ def smoke(c):
   c.log_every = 2
   c.knn.ks = (1, 3)
   c.knn.chunk = 32
+  if c.knn.label_fractions:  # 64 examples: 1% would be none
+    c.knn.label_fractions = (0.25,)
   return c

@@ -114,6 +114,17 @@ def bench_hcsc_head(args) -> dict[str, float]:
 
 
 def _step_config(args):
+  """The step part's config: a real config file (--step_config, whose
+  sizes then replace the flags'), or the ImageNet one sized by the flags."""
+  if args.step_config:
+    config = _load_config(args.step_config)
+    args.arch, args.batch = config.arch, config.batch_size
+    args.queue, args.dim = config.queue_size, config.embed_dim
+    args.clusters = tuple(config.num_clusters)
+    args.image_size = config.data.image_size
+    args.dtype = config.dtype
+    args.device_augment = config.augment.on_device
+    return config
   from configs import hcsc_r50_imagenet  # pylint: disable=g-import-not-at-top
   config = hcsc_r50_imagenet.get_config()
   config.arch = args.arch
@@ -329,6 +340,8 @@ def bench_paths(args) -> dict[str, float]:
   base = _load_config(args.config)
   if args.data_dir:
     base.data.data_dir = args.data_dir
+  if args.manual_dir:
+    base.data.manual_dir = args.manual_dir
   mesh = sharding.make_mesh()
   results = {}
   for pipeline in args.paths.split(","):
@@ -447,6 +460,13 @@ def main(argv=None) -> None:
                       help="config file[:variant] of the paths part")
   parser.add_argument("--paths", default="tfdata,device",
                       help="input paths the paths part compares")
+  parser.add_argument("--step_config", default=None,
+                      help="step: a config file[:variant] whose network, "
+                      "batch, queue, clusters and image size the step part "
+                      "uses (e.g. configs/fashion_mnist.py, the demo)")
+  parser.add_argument("--manual_dir", default=None,
+                      help="paths: the data set's source files (Fashion-"
+                      "MNIST idx files; default: Debian's location).")
   parser.add_argument("--data_dir", default=None,
                       help="TFDS data_dir of the paths part's tf.data path")
   parser.add_argument("--warmup", type=int, default=2)

@@ -4,7 +4,8 @@ intervals, so a comparison says whether it is separated from seed noise.
 
   python -m hcsc_jax.study --config=configs/fashion_mnist.py --seeds=3 \
       --variants=hcsc,mocov2 --workdir=workdirs/study \
-      [--protocols=knn,linear] [--baseline=mocov2] [--config.<field>=<v>]
+      [--protocols=knn,knn@1%,linear@10%,linear] [--baseline=mocov2] \
+      [--nobaselines] [--config.<field>=<v>]
 
 Runs live in <workdir>/<variant>/seed_<s>/ (ordinary pre-training workdirs);
 rerunning the command resumes an interrupted run and skips finished runs
@@ -18,7 +19,6 @@ if __name__ == "__main__":
   startup.begin()  # Ctrl-C from here on: one line, exit 130
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -33,14 +33,19 @@ flags.DEFINE_string("workdir", None, "Folder of the study's runs.")
 flags.DEFINE_integer("seeds", 3, "Seeds per variant (0, 1, ...).")
 flags.DEFINE_list("variants", ["hcsc", "mocov2"], "Variants to compare.")
 flags.DEFINE_list("protocols", ["knn", "linear"],
-                  "Evaluations per run: knn, linear, clustering.")
+                  "Evaluations per run: knn, linear, clustering; knn and "
+                  "linear with a label fraction too, e.g. knn@1%,linear@10%.")
+flags.DEFINE_string("only", None, "<variant>:<seed>: run and evaluate that "
+                    "run only, no table (launch/gpu_study.sh runs several "
+                    "such processes on one GPU).")
+flags.DEFINE_bool("baselines", True, "Add the random-init and raw-pixel "
+                  "rows (evaluated once per study).")
 flags.DEFINE_string("baseline", None, "Variant the others are compared "
                     "with (default: mocov2 if studied, else the first).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 DATASETS = {"fashion_mnist_local": "fashion_mnist",
             "imagenet2012": "imagenet"}
-METRICS = {"knn": "knn_top1", "linear": "top1", "clustering": "nmi"}
 
 
 def eval_config(protocol: str, run_config, seed: int):
@@ -66,16 +71,18 @@ def main(argv):
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import study_runs  # pylint: disable=g-import-not-at-top
   cli.log_run_progress()
-  unknown = [p for p in FLAGS.protocols if p not in METRICS]
-  if unknown:
-    print(f"error: --protocols {unknown} unknown; choose from "
-          f"{sorted(METRICS)}.", file=sys.stderr)
-    sys.exit(1)
+  only = None
+  if FLAGS.only:
+    variant, _, seed = FLAGS.only.partition(":")
+    if not seed.isdigit():
+      raise app.UsageError(f"--only={FLAGS.only}: give <variant>:<seed>, "
+                           "e.g. hcsc:1.")
+    only = (variant, int(seed))
   try:
     table = cli.report_errors(lambda: study_runs.run_study(
         FLAGS.config, FLAGS.workdir, FLAGS.variants,
         list(range(FLAGS.seeds)), FLAGS.protocols, FLAGS.baseline,
-        eval_config))
+        eval_config, FLAGS.baselines, only))
   except study_runs.Stopped as stopped:
     word = "interrupted" if stopped.exit_status else "preempted"
     print(f"{word}: the study stopped with its current run checkpointed; "

@@ -31,3 +31,9 @@ bench --parts=hcsc_head --steps=10 --no_cache \
 # k-means on the accelerator (no faiss on this host).
 bench --parts=cluster --cluster_backends=jax --cluster_sizes=100000,1281167 \
   --output="$out/cluster_jax.json"
+# The in-memory device input path on the GPU study's config (Fashion-MNIST
+# idx files: Debian's location, or HCSC_FASHION_MNIST_DIR): train steps/s
+# fed from device arrays vs a fixed batch, embedding and kNN seconds.
+bench --parts=paths --paths=device --config=configs/fashion_mnist_long.py \
+  --steps=50 ${HCSC_FASHION_MNIST_DIR:+--manual_dir="$HCSC_FASHION_MNIST_DIR"} \
+  --output="$out/paths_device_long.json"

@@ -158,6 +158,8 @@ def _eval_config(module, *args, **overrides):
 @pytest.mark.parametrize("module, args, overrides, expected", [
     (knn_fashion_mnist, (), {}, ("knn_top1", "knn_top5_k3")),
     (linear_fashion_mnist, (), {}, ("top1", "top5")),
+    (linear_fashion_mnist, (), {"classifier.method": "sgd"},
+     ("top1", "top5")),
     (semi_fashion_mnist, ("10pct",), {"classifier.batch_size": 8},
      ("top1", "top5")),
     (clustering_fashion_mnist, (), {}, ("nmi_4", "ami_8")),
@@ -218,8 +220,10 @@ def _fc(directory):
 
 def test_linear_probe_resumes_exactly_after_preemption(smoke_workdir,
                                                        monkeypatch):
-  uninterrupted = _eval_config(linear_fashion_mnist, name="probe_full")
-  interrupted = _eval_config(linear_fashion_mnist, name="probe_resumed")
+  sgd = {"classifier.method": "sgd"}
+  uninterrupted = _eval_config(linear_fashion_mnist, name="probe_full", **sgd)
+  interrupted = _eval_config(linear_fashion_mnist, name="probe_resumed",
+                             **sgd)
   polls = {"count": 0}
 
   def preempt_once(self):  # pylint: disable=unused-argument
@@ -241,7 +245,7 @@ def test_linear_probe_resumes_exactly_after_preemption(smoke_workdir,
   assert got_step == want_step == 8
   for a, b in zip(got, want):
     np.testing.assert_array_equal(a, b)
-  changed = _eval_config(linear_fashion_mnist, name="probe_full",
+  changed = _eval_config(linear_fashion_mnist, name="probe_full", **sgd,
                          **{"classifier.lr": 0.1})
   with mock_fashion_mnist(), pytest.raises(
       validation.ConfigError, match=r"started with different \['classifier'\]"):

@@ -3,13 +3,15 @@ would run."""
 
 import os
 import subprocess
+import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHERS = ("launch/slurm.sbatch", "launch/single_node.sh",
              "launch/tpu_pod.sh", "launch/setup.sh", "launch/test.sh",
-             "launch/demo.sh", "launch/gpu_benchmark.sh")
+             "launch/demo.sh", "launch/gpu_benchmark.sh",
+             "launch/gpu_study.sh")
 
 
 def _bash(args, **env):
@@ -62,3 +64,24 @@ def test_missing_arguments_print_usage():
                  "launch/tpu_pod.sh"):
     out = _bash([script], DRY_RUN="1")
     assert out.returncode != 0 and "usage:" in out.stderr, script
+
+
+def test_gpu_study_dry_run_makes_the_table_on_the_cpu(idx_source, tmp_path):
+  """The GPU study's tiny mode: 2 seeds x 2 variants as 2 concurrent
+  `study --only` processes on the smoke config, then the table with the
+  label-fraction columns and the baseline rows."""
+  workdir = tmp_path / "study"
+  out = subprocess.run(
+      ["bash", "launch/gpu_study.sh", "--dry_run", f"--workdir={workdir}",
+       f"--config.data.manual_dir={idx_source}"], cwd=ROOT,
+      capture_output=True, text=True, check=False, timeout=1800,
+      env=dict(os.environ, HCSC_PYTHON=sys.executable))
+  assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
+  for variant in ("hcsc", "mocov2"):
+    for seed in (0, 1):
+      log = (workdir / "logs" / f"{variant}_seed{seed}.log").read_text()
+      assert f"study run {variant} seed {seed} done" in log
+  table = (workdir / "study.md").read_text()
+  assert "kNN top-1 @1%" in table and "linear top-1 @10%" in table
+  assert "| random init |" in table and "| raw pixels |" in table
+  assert "| hcsc − mocov2 | kNN top-1 @1% |" in table

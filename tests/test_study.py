@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from configs.eval import knn_fashion_mnist
 from configs.eval import linear_fashion_mnist
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import seed_statistics
@@ -36,8 +37,9 @@ def test_paired_difference_interval_is_students_t():
 
 
 def _eval_config(protocol, run_config, seed):
-  assert protocol == "linear"
-  c = linear_fashion_mnist.get_config()
+  c = {"linear": linear_fashion_mnist,
+       "knn": knn_fashion_mnist}[protocol].get_config()
+  c.knn.ks = (1, 3)
   c.data = run_config.data
   c.seed = seed
   c.batch_size = 32
@@ -54,8 +56,9 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
   config = device_smoke_config(source, epochs=2, eval_every=0,
                                **{"knn.ks": (1, 3)})
   workdir = str(tmp_path / "study")
+  protocols = ["knn", "knn@50%", "linear@50%", "linear"]
   table = study_runs.run_study(config, workdir, ["hcsc", "mocov2"], [0, 1],
-                               ["knn", "linear"], None, _eval_config)
+                               protocols, None, _eval_config)
   for variant in ("hcsc", "mocov2"):
     for seed in (0, 1):
       directory = workdir_layout.study_run(workdir, variant, seed)
@@ -75,7 +78,30 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
       np.mean(record["values"]["hcsc"]["linear"])
       - np.mean(record["values"]["mocov2"]["linear"]))
   assert "| hcsc − mocov2 | kNN top-1 |" in table
+  assert "| hcsc − mocov2 | linear top-1 @50% |" in table
   assert "| mocov2 | MoCo v2" in table
+  # Baselines: once per study, in the first run, every protocol.
+  first = workdir_layout.study_run(workdir, "hcsc", 0)
+  for kind, label in (("random", "random init"), ("pixels", "raw pixels")):
+    row = next(line for line in table.splitlines()
+               if line.startswith(f"| {label} |"))
+    assert row.count("|") == len(protocols) + 3
+    for name in ("knn_fashion_mnist", "knn_fashion_mnist_50pct",
+                 "linear_fashion_mnist_50pct"):
+      with open(os.path.join(first, "eval", f"{name}_{kind}.json")) as f:
+        result = json.load(f)
+      if "50pct" in name:
+        assert result["train_examples"] == 30  # 3 per class of 64
+        assert len(result[("knn_top1" if "knn" in name else "top1")
+                          + "_draws"]) == 5
+    assert set(record["baselines"][kind]) == set(protocols)
+  second = workdir_layout.study_run(workdir, "mocov2", 1)
+  assert not [n for n in os.listdir(os.path.join(second, "eval"))
+              if n.endswith(("_random.json", "_pixels.json"))]
+  with pytest.raises(ConfigError, match="percentage"):
+    study_runs.parse_protocol("knn@0%")
+  with pytest.raises(ConfigError, match="unknown"):
+    study_runs.parse_protocol("knm")
   with open(os.path.join(workdir, "study.md")) as f:
     assert f.read().strip() == table
   # A rerun reads every result back (nothing retrains: no new checkpoints).

@@ -19,13 +19,19 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = f"{protocol}_{dataset}"
   c.protocol = protocol
-  c.encoder = "checkpoint"       # or "random" (baseline)
+  c.encoder = "checkpoint"       # or the baselines "random", "pixels"
   c.checkpoint = config_dict.placeholder(str)  # PyTorch .pth.tar instead
   c.step = config_dict.placeholder(int)        # pre-training step to load
   c.arch = config_dict.placeholder(str)        # expected architecture
   c.seed = 0
   c.features = "backbone"        # pooled backbone or "head" embeddings
   c.batch_size = 1024            # feature extraction / evaluation batch
+  # Label-scarce protocols (kNN, logistic linear, semi-supervised): train on
+  # a class-balanced subset (a fraction, or a count per class), drawn
+  # label_draws times with fixed seeds; 0 and 0: all labels.
+  c.label_fraction = 0.0
+  c.labels_per_class = 0
+  c.label_draws = 5
   c.bn_group_size = 32           # BN groups when fine-tuning
   c.log_every = 100
   source = (hcsc_r50_imagenet if dataset == "imagenet" else fashion_mnist)
@@ -39,7 +45,7 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
       epochs=100, batch_size=256, lr=5.0, backbone_lr=0.0,
       milestones=(60, 80), momentum=0.9, weight_decay=0.0,
       scale=(0.08, 1.0), flip_prob=0.5, subset="", keep_checkpoints=2,
-      checkpoint_every=1))
+      checkpoint_every=1, method="sgd", logistic_c=1.0))
   c.clustering = ml_collections.ConfigDict(dict(
       num_clusters=(1000, 25000), niter=20, nredo=1, seed=0,
       split="train"))  # "train"/"eval": the run's data.train_split/eval_split

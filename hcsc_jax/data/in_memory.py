@@ -20,6 +20,7 @@ import functools
 import math
 from typing import Callable, Iterator, Mapping
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,7 +54,22 @@ def _fashion_mnist(data_config) -> tuple[dict[str, Split], tuple[str, ...]]:
   return splits, fashion_mnist_files.CLASS_NAMES
 
 
-LOADERS: dict[str, Callable] = {"fashion_mnist_local": _fashion_mnist}
+def _image_folder(data_config):
+  """A user's folder (data/image_folder.py): 'train' and, when images are
+  held out, 'test'; the third item is what the run records in its workdir."""
+  from hcsc_jax.data import image_folder  # pylint: disable=g-import-not-at-top
+  images, loaded = image_folder.load(data_config)
+  index = loaded.index
+  splits = {}
+  for name in ("train", "test"):
+    rows = index.split_rows(name)
+    if rows.size:
+      splits[name] = Split(images[rows], index.labels[rows])
+  return splits, index.class_names, loaded
+
+
+LOADERS: dict[str, Callable] = {"fashion_mnist_local": _fashion_mnist,
+                                "image_folder": _image_folder}
 
 
 def epoch_key(seed: int, epoch: int, tag: int = _VIEWS_TAG) -> np.ndarray:
@@ -78,17 +94,33 @@ class InMemoryDataset:
           f"data.name={self.name!r} goes through tf.data "
           "(--config.data.pipeline=tfdata).")
     self.data_config = data_config
-    self.splits, self.class_names = LOADERS[self.name](data_config)
+    loaded = LOADERS[self.name](data_config)
+    self.splits, self.class_names = loaded[0], loaded[1]
+    self.folder = loaded[2] if len(loaded) > 2 else None  # image folders
     self.num_classes = len(self.class_names)
+    self.has_labels = bool(self.class_names)
     for field in ("train_split", "eval_split"):
       split = data_config.get(field)
+      if (split and split not in self.splits and self.folder is not None
+          and field == "eval_split"):
+        continue  # no held-out images: evaluations are skipped (has_split)
       if split and split not in self.splits:
         raise ConfigError(
             f"data.{field}={split!r}: {self.name} has the splits "
             f"{sorted(self.splits)} (the device path takes whole splits).")
+    if self.folder is not None and not tuple(data_config.mean):
+      from hcsc_jax.data import folder_defaults  # pylint: disable=g-import-not-at-top
+      mean, std = folder_defaults.mean_std(
+          self.splits[data_config.train_split].images)
+      data_config.mean, data_config.std = mean, std
+      logging.info("data.mean=%s and data.std=%s measured on the folder's "
+                   "training images.", mean, std)
     self.spec = AugmentSpec(mean=tuple(data_config.mean),
                             std=tuple(data_config.std))
     self._on_device: dict[tuple, dict[str, Array]] = {}
+
+  def has_split(self, split: str) -> bool:
+    return split in self.splits
 
   def num_examples(self, split: str) -> int:
     return int(self.splits[split].labels.shape[0])

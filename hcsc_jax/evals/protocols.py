@@ -15,6 +15,7 @@ from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.evals import knn
+from hcsc_jax.evals import label_scarce
 from hcsc_jax.evals import run_data
 from hcsc_jax.evals import subsets
 from hcsc_jax import features as features_lib
@@ -25,6 +26,9 @@ from hcsc_jax.training import workdirs
 
 PROTOCOLS = ("knn", "linear", "semi_supervised", "clustering")
 CLASSIFIER_MODES = {"linear": "linear", "semi_supervised": "finetune"}
+# How the linear protocol trains: SGD over augmented crops (the reference
+# protocol) or logistic regression on frozen eval-mode features.
+CLASSIFIER_METHODS = ("sgd", "logistic")
 
 
 def config_problems(cfg, device_count: int = 1,
@@ -41,6 +45,20 @@ def config_problems(cfg, device_count: int = 1,
       add(f"{field}={value} must be a positive multiple of the "
           f"{device_count} devices (and {process_count} processes).")
   problems.extend(knn.config_problems(cfg.knn))
+  problems.extend(label_scarce.config_problems(cfg))
+  if cfg.encoder not in encoder_lib.ENCODERS + ("pixels",):
+    add(f"encoder={cfg.encoder!r}; choose one of "
+        f"{list(encoder_lib.ENCODERS + ('pixels',))}.")
+  if cfg.classifier.method not in CLASSIFIER_METHODS:
+    add(f"classifier.method={cfg.classifier.method!r}; choose one of "
+        f"{list(CLASSIFIER_METHODS)}.")
+  frozen = cfg.protocol in ("knn", "clustering") or (
+      cfg.protocol == "linear" and cfg.classifier.method == "logistic")
+  if cfg.encoder == "pixels" and not frozen:
+    add(f"encoder='pixels' has no network to train: use it with knn, "
+        f"clustering or linear with classifier.method='logistic', not "
+        f"{cfg.protocol}" + (" (method 'sgd')" if cfg.protocol == "linear"
+                             else "") + ".")
   if not cfg.clustering.num_clusters or min(cfg.clustering.num_clusters) < 1:
     add(f"clustering.num_clusters={tuple(cfg.clustering.num_clusters)} must "
         "be positive.")
@@ -50,7 +68,11 @@ def config_problems(cfg, device_count: int = 1,
 
 
 def result_name(cfg) -> str:
-  return cfg.name + ("_random" if cfg.encoder == "random" else "")
+  """`<name>[_<fraction>pct][_random|_pixels]`: each protocol, label
+  fraction and encoder kind has its own result file."""
+  baseline = {"random": "_random", "pixels": "_pixels"}.get(cfg.encoder, "")
+  return (cfg.name + subsets.suffix(cfg.label_fraction, cfg.labels_per_class)
+          + baseline)
 
 
 def _check_same_start(directory: str, encoder, cfg) -> None:
@@ -77,6 +99,10 @@ def _check_same_start(directory: str, encoder, cfg) -> None:
 
 
 def _features(encoder, dataset, cfg, split, mesh):
+  """The split's frozen features: the encoder's, or the raw pixels
+  (`encoder=pixels`, encoder None)."""
+  if encoder is None:
+    return label_scarce.pixel_features(dataset, split, cfg.batch_size, mesh)
   return features_lib.encoder_features(
       encoder.model, encoder.params, encoder.batch_stats, dataset, split,
       cfg.batch_size, mesh, cfg.features, f"features: {split}")
@@ -85,11 +111,16 @@ def _features(encoder, dataset, cfg, split, mesh):
 def _subset(cfg, dataset, directory: str):
   """Dataset indices to train on, or None for the whole split."""
   name = cfg.classifier.subset
-  if not name:
+  if not name and not label_scarce.uses_fraction(cfg):
     return None
   subsets.require_labels(dataset, "a label subset")
   labels = dataset.labels(cfg.data.train_split)
-  chosen = subsets.stratified_subset(labels, name, cfg.seed)
+  if label_scarce.uses_fraction(cfg):
+    name = subsets.suffix(cfg.label_fraction, cfg.labels_per_class)[1:]
+    chosen = subsets.label_draws(labels, cfg.label_fraction,
+                                 cfg.labels_per_class, 1, cfg.seed)[0]
+  else:
+    chosen = subsets.stratified_subset(labels, name, cfg.seed)
   if reporting.is_lead_process():
     os.makedirs(directory, exist_ok=True)
     np.savetxt(workdir_layout.protocol_subset(directory, name), chosen,
@@ -109,17 +140,24 @@ def evaluate(cfg, workdir: str) -> dict:
   run_data.settle(cfg, run_config)
   sources.hide_accelerators_from_tensorflow(cfg.data)
   mesh = sharding.make_mesh()
-  encoder = encoder_lib.load(cfg, workdir)
+  encoder = None if cfg.encoder == "pixels" else encoder_lib.load(cfg,
+                                                                   workdir)
+  source = "raw pixels" if encoder is None else encoder.source
   dataset = sources.open_dataset(cfg.data)
   subsets.require_labels(dataset, cfg.protocol)
   name = result_name(cfg)
   directory = classifier.directory_for(workdir, name)
-  reporting.log(f"evaluating {encoder.source} with {cfg.protocol}")
-  if cfg.protocol == "knn":
+  reporting.log(f"evaluating {source} with {cfg.protocol}")
+  frozen_linear = (cfg.protocol == "linear"
+                   and cfg.classifier.method == "logistic")
+  if cfg.protocol == "knn" or frozen_linear:
     train = _features(encoder, dataset, cfg, cfg.data.train_split, mesh)
     test = _features(encoder, dataset, cfg, cfg.data.eval_split, mesh)
-    metrics = knn.score(train, test, cfg.knn)
-    metrics["top1"] = metrics["knn_top1"]
+    if frozen_linear:
+      metrics = label_scarce.logistic_scores(train, test, cfg)
+    else:
+      metrics = label_scarce.knn_scores(train, test, cfg)
+      metrics["top1"] = metrics["knn_top1"]
   elif cfg.protocol == "clustering":
     split = {"train": cfg.data.train_split, "eval": cfg.data.eval_split
              }.get(cfg.clustering.split, cfg.clustering.split)
@@ -135,8 +173,10 @@ def evaluate(cfg, workdir: str) -> dict:
                                mesh, directory)
     if metrics.get("preempted"):
       return dict(metrics, protocol=cfg.protocol, name=name)
-  result = {"protocol": cfg.protocol, "name": name,
-            "encoder": encoder.source, "features": cfg.features,
+  result = {"protocol": cfg.protocol, "name": name, "encoder": source,
+            "features": "pixels" if encoder is None else cfg.features,
+            "label_fraction": cfg.label_fraction,
+            "labels_per_class": cfg.labels_per_class,
             **{k: (float(v) if isinstance(v, (float, np.floating)) else v)
                for k, v in metrics.items()}}
   path = workdir_layout.eval_result(workdir, name)

@@ -19,6 +19,39 @@ from hcsc_jax.training import workdirs
 METRICS = {"knn": ("knn_top1", "kNN top-1"), "linear": ("top1",
                                                         "linear top-1"),
            "clustering": ("nmi", "NMI")}
+# Evaluated once per study (not per seed) under every protocol but
+# clustering: what the encoders must beat.
+BASELINES = {"random": "random init", "pixels": "raw pixels"}
+
+
+def parse_protocol(spec: str) -> tuple[str, float]:
+  """'knn' -> ('knn', 0.0); 'linear@10%' -> ('linear', 0.1): the protocol
+  and the fraction of train labels it uses (0: all). ConfigError naming
+  the spec when it is not one."""
+  name, _, fraction = spec.partition("@")
+  if name not in METRICS:
+    raise ConfigError(f"--protocols: {spec!r} is unknown; choose from "
+                      f"{sorted(METRICS)}, optionally with a label fraction "
+                      "such as knn@1% or linear@10%.")
+  if not fraction:
+    return name, 0.0
+  try:
+    value = float(fraction.removesuffix("%")) / 100
+  except ValueError:
+    value = -1.0
+  if not fraction.endswith("%") or not 0 < value <= 1:
+    raise ConfigError(f"--protocols: {spec!r}: the label fraction must be "
+                      "a percentage in (0, 100], e.g. knn@1%.")
+  if name == "clustering":
+    raise ConfigError(f"--protocols: {spec!r}: clustering uses no labels "
+                      "to train, so it takes no label fraction.")
+  return name, value
+
+
+def metric_label(spec: str) -> str:
+  name, fraction = parse_protocol(spec)
+  label = METRICS[name][1]
+  return label if not fraction else f"{label} @{fraction * 100:g}%"
 
 
 class Stopped(Exception):
@@ -51,27 +84,65 @@ def _pretrain(config, directory: str) -> dict:
   return summary
 
 
-def _evaluate(protocol: str, config, directory: str, summary: dict,
-              seed: int, eval_config: Callable) -> float:
-  key = METRICS[protocol][0]
-  if protocol == "knn" and key in summary:  # the same protocol, run at the end
-    return float(summary[key])
-  cfg = eval_config(protocol, config, seed)
-  path = workdir_layout.eval_result(directory, cfg.name)
+def _evaluation(spec: str, config, directory: str, seed: int,
+                eval_config: Callable, encoder: str = "checkpoint") -> dict:
+  """The result of protocol `spec` on the run in `directory` (read back
+  when it exists); `encoder` 'random' or 'pixels' for the baselines."""
+  name, fraction = parse_protocol(spec)
+  cfg = eval_config(name, config, seed)
+  cfg.label_fraction = fraction
+  cfg.encoder = encoder
+  key = METRICS[name][0]
+  path = workdir_layout.eval_result(directory,
+                                    protocols_lib.result_name(cfg))
   saved = reporting.read_json_or_set_aside(path)
   if key in saved:
-    return float(saved[key])
+    return saved
   result = protocols_lib.evaluate(cfg, directory)
   if result.get("preempted"):
     raise Stopped(result["exit_status"])
-  return float(result[key])
+  return result
+
+
+def _evaluate(spec: str, config, directory: str, summary: dict, seed: int,
+              eval_config: Callable) -> float:
+  key = METRICS[parse_protocol(spec)[0]][0]
+  if spec == "knn" and key in summary:  # the same protocol, run at the end
+    return float(summary[key])
+  return float(_evaluation(spec, config, directory, seed, eval_config)[key])
+
+
+def _baselines(config, directory: str, protocols: Sequence[str],
+               eval_config: Callable) -> dict:
+  """{kind: {protocol: {"mean", "std"}}} for the random-init and raw-pixel
+  encoders (seed 0), evaluated in `directory`'s run (for its data); std
+  is over label draws (0 with all labels)."""
+  out = {}
+  for kind in BASELINES:
+    out[kind] = {}
+    for spec in protocols:
+      name, _ = parse_protocol(spec)
+      if name == "clustering":
+        continue
+      key = METRICS[name][0]
+      reporting.log(f"study: {BASELINES[kind]} baseline, {spec}")
+      result = _evaluation(spec, config, directory, 0, eval_config, kind)
+      out[kind][spec] = {"mean": float(result[key]),
+                         "std": float(result.get(f"{key}_std", 0.0))}
+  return out
 
 
 def run_study(base_config, workdir: str, variant_names: Sequence[str],
               seeds: Sequence[int], protocols: Sequence[str],
-              baseline: str | None, eval_config: Callable) -> str | None:
+              baseline: str | None, eval_config: Callable,
+              with_baselines: bool = True,
+              only: tuple[str, int] | None = None) -> str:
   """Runs what is missing; returns the markdown table (raises Stopped when
-  a run or evaluation was stopped: a rerun resumes it).
+  a run or evaluation was stopped: a rerun resumes it). With
+  `with_baselines`, the random-init and raw-pixel rows are evaluated once,
+  in the first variant's seed-0 run. `only=(variant, seed)` runs and
+  evaluates that one run and tabulates nothing (several such processes can
+  share an accelerator; a last plain call makes the table).
 
   `eval_config(protocol, run_config, seed)` gives a protocol's eval config.
   """
@@ -84,19 +155,34 @@ def run_study(base_config, workdir: str, variant_names: Sequence[str],
   if baseline not in variant_names:
     raise ConfigError(f"--baseline={baseline!r} is not among --variants="
                       f"{list(variant_names)}.")
+  for spec in protocols:
+    parse_protocol(spec)
   values = {v: {p: [] for p in protocols} for v in variant_names}
+  first_run = None
+  if only is not None and (only[0] not in variant_names
+                           or only[1] not in seeds):
+    raise ConfigError(f"--only={only[0]}:{only[1]} is not among --variants="
+                      f"{list(variant_names)} and seeds {list(seeds)}.")
   for seed in seeds:  # seed-major: an interrupted study has whole pairs
     for variant in variant_names:
+      if only is not None and (variant, seed) != tuple(only):
+        continue
       config = variants.apply(variant, base_config.copy_and_resolve_references())
       config.seed = seed
       directory = workdir_layout.study_run(workdir, variant, seed)
       reporting.log(f"study: {variant} seed {seed} in {directory}")
       summary = _pretrain(config, directory)
+      first_run = first_run or (config, directory)
       for protocol in protocols:
         value = _evaluate(protocol, config, directory, summary, seed,
                           eval_config)
         values[variant][protocol].append(value)
+  if only is not None:
+    return (f"study run {only[0]} seed {only[1]} done: "
+            + ", ".join(f"{p} {values[only[0]][p][0]:.4f}" for p in protocols))
   record = tabulate(values, list(seeds), list(protocols), baseline)
+  if with_baselines and first_run is not None:
+    record["baselines"] = _baselines(*first_run, protocols, eval_config)
   reporting.save_json(
       workdir_layout.path(workdir, workdir_layout.STUDY_RECORD), record)
   table = markdown(record)
@@ -124,7 +210,7 @@ def tabulate(values: dict, seeds: list[int], protocols: list[str],
 
 def markdown(record: dict) -> str:
   protocols, seeds = record["protocols"], record["seeds"]
-  labels = [METRICS[p][1] for p in protocols]
+  labels = [metric_label(p) for p in protocols]
   lines = [f"Seeds {seeds}; mean ± sample std over seeds.", "",
            "| variant | what | " + " | ".join(labels) + " |",
            "|---|---|" + "---|" * len(protocols)]
@@ -133,6 +219,19 @@ def markdown(record: dict) -> str:
              for s in (by_protocol[p] for p in protocols)]
     lines.append(f"| {variant} | {variants.VARIANTS[variant][0]} | "
                  + " | ".join(cells) + " |")
+  for kind, by_protocol in record.get("baselines", {}).items():
+    cells = []
+    for p in protocols:
+      value = by_protocol.get(p)
+      cells.append("—" if value is None else
+                   f"{value['mean']:.4f}" + (f" ± {value['std']:.4f}"
+                                             if value["std"] else ""))
+    lines.append(f"| {BASELINES[kind]} | baseline, evaluated once (seed 0)"
+                 " | " + " | ".join(cells) + " |")
+  if any(parse_protocol(p)[1] for p in protocols):
+    lines += ["", "With a label fraction (@x%) each value is the mean over "
+              "class-balanced label draws (5 by default); the variants' ± "
+              "is over seeds, the baselines' over label draws."]
   baseline = record["baseline"]
   if record["differences"]:
     lines += ["", f"Paired differences (same seeds) against {baseline}, "

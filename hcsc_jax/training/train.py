@@ -9,11 +9,14 @@ import jax
 import numpy as np
 
 from hcsc_jax import clustering
+from hcsc_jax.data import folder_defaults
 from hcsc_jax.data import sources
 from hcsc_jax.data import specs
 from hcsc_jax.errors import InputExhaustedError
 from hcsc_jax.errors import NonFiniteLossError
 from hcsc_jax.evals import knn
+from hcsc_jax.evals import label_scarce
+from hcsc_jax.training import final_knn
 from hcsc_jax import features as features_lib
 from hcsc_jax.runtime import checkpointing
 from hcsc_jax.runtime.checkpointing import Position
@@ -45,6 +48,13 @@ class Run:
                                process_count=jax.process_count())
     self.mesh = sharding.make_mesh()
     self.dataset = sources.open_dataset(config.data)
+    self.folder = getattr(self.dataset, "folder", None)  # image folders
+    if self.folder is not None:
+      folder_defaults.complete(
+          config, self.dataset.num_examples(config.data.train_split))
+    self.knn_skipped = _knn_skipped(self.dataset, config)
+    if self.knn_skipped and (config.knn.enabled or config.eval_every):
+      reporting.warn(f"kNN evaluations skipped: {self.knn_skipped}.")
     self.data = self.dataset.pretrain_input(
         specs.pretrain_spec(config), self.mesh)
     validation.validate_config(config, num_examples=self.data.num_examples,
@@ -70,6 +80,10 @@ class Run:
 
   def _initial_state(self):
     latest = self.checkpoints.latest_step()
+    if self.folder is not None and reporting.is_lead_process():
+      from hcsc_jax.data import image_folder  # pylint: disable=g-import-not-at-top
+      image_folder.write_workdir_records(self.folder, self.workdir,
+                                         resuming=latest is not None)
     if latest is not None:
       saved = workdirs.load_config(self.workdir)
       changes = workdirs.shape_changes(saved, self.config)
@@ -219,7 +233,8 @@ class Run:
   def online_knn(self, epoch: int) -> None:
     """kNN on the held-out split while training, logged as a metric."""
     start = time.time()
-    results = dict(self.evaluate_knn(), epoch=epoch)
+    results = dict(self.evaluate_knn(final=epoch == self.config.epochs - 1),
+                   epoch=epoch)
     self.online.append(results)
     self.writer.write_scalars(int(self.state.step), {
         "online/knn_top1": results["knn_top1"],
@@ -239,16 +254,37 @@ class Run:
           f"hierarchy/{name.removesuffix('.png')}": report.decode(data)
           for name, data in images.items()})
 
-  def evaluate_knn(self) -> dict[str, float]:
+  def evaluate_knn(self, final: bool = True) -> dict[str, float]:
     """kNN of the query encoder's backbone features: eval split against the
-    train split."""
+    train split; at the end (`final`) also on label subsets and raw pixels
+    (`knn.label_fractions`, `knn.pixel_baseline`)."""
     cfg = self.config
+    splits = (cfg.data.train_split, cfg.data.eval_split)
     train, test = (features_lib.encoder_features(
         self.model, self.state.params, self.state.batch_stats, self.dataset,
         split, cfg.embed_batch_size, self.mesh, "backbone",
-        f"kNN: {split}", self._stop_check())
-                   for split in (cfg.data.train_split, cfg.data.eval_split))
-    return knn.score(train, test, cfg.knn)
+        f"kNN: {split}", self._stop_check()) for split in splits)
+    results = knn.score(train, test, cfg.knn)
+    if not final:
+      return results
+    results.update(final_knn.subset_scores(train, test, cfg.knn))
+    if cfg.knn.pixel_baseline:
+      pixels = [label_scarce.pixel_features(
+          self.dataset, split, cfg.embed_batch_size, self.mesh,
+          self._stop_check()) for split in splits]
+      results.update(final_knn.pixel_baseline(*pixels, cfg.knn))
+    return results
+
+
+def _knn_skipped(dataset, config) -> str:
+  """Why kNN cannot run on this data set ('' when it can)."""
+  if not dataset.has_labels:
+    return f"data set {dataset.name} has no labels"
+  has_split = getattr(dataset, "has_split", lambda split: True)
+  if not has_split(config.data.eval_split):
+    return (f"data set {dataset.name} has no held-out split "
+            f"{config.data.eval_split!r}")
+  return ""
 
 
 def _accumulate_with_nonfinite(totals: dict | None, metrics: dict) -> dict:
@@ -347,7 +383,8 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
       if end.save:
         run.save(position)
         saved[0] = int(run.state.step)
-      if config.eval_every and (epoch + 1) % config.eval_every == 0:
+      if (config.eval_every and not run.knn_skipped
+          and (epoch + 1) % config.eval_every == 0):
         run.online_knn(epoch)
       if (config.visualize_every and bool(run.state.hierarchy_active)
           and (epoch + 1) % config.visualize_every == 0):
@@ -394,7 +431,7 @@ def _summary(run: Run, finished: bool) -> dict:
       "damaged_checkpoints": previous.get("damaged_checkpoints", []) + [
           d.to_json() for d in run.damaged],
       "invocations": previous.get("invocations", []) + [invocation]}
-  if config.knn.enabled and finished:
+  if config.knn.enabled and finished and not run.knn_skipped:
     final = run.online[-1] if run.online else {}
     if final.get("epoch") != config.epochs - 1:  # not measured just now
       if previous.get("step") == step and "knn_top1" in previous:
@@ -408,6 +445,4 @@ def _summary(run: Run, finished: bool) -> dict:
 
 
 def final_line(summary: dict) -> str:
-  knn_top1 = summary.get("knn_top1", float("nan"))
-  return (f"final: epochs={summary['epochs']} knn_top1={knn_top1:.4f} "
-          f"wall_s={summary['wall_s']:.0f}")
+  return final_knn.final_line(summary)

@@ -63,6 +63,15 @@ def config_problems(config, num_examples: int | None = None,
   online_knn = config.knn.enabled or config.eval_every
   problems.extend(knn.config_problems(config.knn,
                                      num_examples if online_knn else None))
+  for fraction in tuple(config.knn.label_fractions):
+    if not 0 < fraction <= 1:
+      add(f"knn.label_fractions={tuple(config.knn.label_fractions)}: "
+          f"{fraction} is not a fraction in (0, 1].")
+    elif (config.knn.enabled and num_examples is not None
+          and fraction * num_examples < max(tuple(config.knn.ks))):
+      add(f"knn.label_fractions: {fraction} of the {num_examples} training "
+          f"examples is fewer than k={max(tuple(config.knn.ks))}; use a "
+          "larger fraction or smaller knn.ks.")
   if config.data.image_size < 1:
     add(f"data.image_size={config.data.image_size} must be at least 1.")
   if config.eval_every < 0:
@@ -112,7 +121,11 @@ def config_problems(config, num_examples: int | None = None,
         f"but augment.local_scales has {len(config.augment.local_scales)}.")
   if config.use_hierarchy:
     counts = tuple(config.num_clusters)
-    if not counts or any(int(m) < 1 for m in counts):
+    derived_later = (not counts and config.data.name == "image_folder"
+                     and num_examples is None)  # folder_defaults fills it
+    if derived_later:
+      pass
+    elif not counts or any(int(m) < 1 for m in counts):
       add(f"num_clusters={counts} must be a non-empty tuple of positive "
           "counts.")
     elif any(lo <= up for lo, up in zip(counts, counts[1:])):

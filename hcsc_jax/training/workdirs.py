@@ -215,6 +215,8 @@ ADDED_FIELDS = {
     "data.num_shards": None,
     "data.device_prefetch": 2,
     "data.threads": 0,
+    "knn.label_fractions": (),
+    "knn.pixel_baseline": False,
 }
 
 
