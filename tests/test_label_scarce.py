@@ -16,7 +16,7 @@ from hcsc_jax.evals import logistic
 from hcsc_jax.evals import protocols
 from hcsc_jax.evals import subsets
 from tests.test_evaluate import _eval_config
-from tests.test_evaluate import smoke_workdir  # pylint: disable=unused-import
+from tests.test_evaluate import _smoke_workdir  # pylint: disable=unused-import
 from tests.trainer_fixtures import mock_fashion_mnist
 
 
@@ -77,14 +77,15 @@ def test_every_encoder_goes_through_the_same_label_scarce_code(
     smoke_workdir, encoder, suffix):
   with mock_fashion_mnist():
     knn_result = protocols.evaluate(
-        _eval_config(knn_fashion_mnist, encoder=encoder, labels_per_class=3,
+        _eval_config(knn_fashion_mnist, encoder=encoder, labels_per_class=2,
                      label_draws=3), smoke_workdir)
     linear_result = protocols.evaluate(
         _eval_config(linear_fashion_mnist, encoder=encoder,
-                     label_fraction=0.5, label_draws=2), smoke_workdir)
-  assert knn_result["name"] == f"knn_fashion_mnist_3perclass{suffix}"
-  assert linear_result["name"] == f"linear_fashion_mnist_50pct{suffix}"
-  assert knn_result["train_examples"] == 30
+                     label_fraction=0.25, label_draws=2), smoke_workdir)
+  assert knn_result["name"] == f"knn_fashion_mnist_2perclass{suffix}"
+  assert linear_result["name"] == f"linear_fashion_mnist_25pct{suffix}"
+  assert knn_result["train_examples"] == 20  # 2 of each of 10 classes
+  assert linear_result["train_examples"] == 20
   assert len(knn_result["knn_top1_draws"]) == 3
   assert knn_result["knn_top1"] == pytest.approx(
       np.mean(knn_result["knn_top1_draws"]))

@@ -108,7 +108,7 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
   before = sorted(os.listdir(os.path.join(
       workdir_layout.study_run(workdir, "hcsc", 0), "checkpoints")))
   assert study_runs.run_study(config, workdir, ["hcsc", "mocov2"], [0, 1],
-                              ["knn", "linear"], None, _eval_config) == table
+                              protocols, None, _eval_config) == table
   assert sorted(os.listdir(os.path.join(
       workdir_layout.study_run(workdir, "hcsc", 0), "checkpoints"))) == before
   changed = device_smoke_config(source, epochs=2, base_lr=0.5, eval_every=0,
