@@ -13,6 +13,8 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+from hcsc_jax.runtime import xla_cpu  # pylint: disable=wrong-import-position
+xla_cpu.apply_defaults()  # the commands' XLA:CPU settings, in tests too
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix="hcsc_jax_test_compile_cache_")
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)

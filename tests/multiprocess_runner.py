@@ -12,6 +12,8 @@ import sys
 
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+from hcsc_jax.runtime import xla_cpu  # pylint: disable=wrong-import-position
+xla_cpu.apply_defaults()  # as the commands and the tests do
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The first thing every command does: until a trainer installs its
+"""The first thing every command does (and XLA:CPU's defaults): until a trainer installs its
 checkpointing stop (runtime/preemption.py), Ctrl-C ends the command at once
 with one line and exit status 130, never a traceback from whatever module
 was importing or computing.
@@ -24,7 +24,10 @@ def _interrupted(signum, frame):  # pylint: disable=unused-argument
 
 
 def begin() -> None:
-  """Ctrl-C -> one line, exit 130 (main thread only, where signals land)."""
+  """Ctrl-C -> one line, exit 130 (main thread only, where signals land);
+  and XLA:CPU's faster settings (runtime/xla_cpu.py) before JAX starts."""
   import threading  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import xla_cpu  # pylint: disable=g-import-not-at-top
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _interrupted)
+  xla_cpu.apply_defaults()
