@@ -1,0 +1,150 @@
+"""A user's image folder: scanning, labels, held-out split, files that are
+not clean images, the decode cache, the changed-folder refusal, and the
+smoke config trained end to end on the device path."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import image_folder as image_folder_config
+from hcsc_jax import errors
+from hcsc_jax.data import folder_defaults
+from hcsc_jax.data import folder_index
+from hcsc_jax.data import image_files
+from hcsc_jax.data import image_folder
+from hcsc_jax.training import train
+from tests.folder_fixtures import BAD_FILES, CLASSES, write_folder
+
+
+@pytest.fixture(scope="module", name="folder")
+def _folder(tmp_path_factory):
+  return write_folder(str(tmp_path_factory.mktemp("images") / "my photos"))
+
+
+def _config(folder, cache, **overrides):
+  c = image_folder_config.get_config("smoke")
+  c.data.folder = folder
+  c.data.cache_dir = cache
+  c.data.threads = 2
+  for dotted, value in overrides.items():
+    node = c
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+      node = node[name]
+    node[leaf] = value
+  return c
+
+
+def test_scan_finds_every_image_with_labels_and_a_fixed_holdout(folder):
+  index = folder_index.scan(folder)
+  per_class = 24 + 1 + 1  # images, the 16-bit one, one bad file each
+  assert len(index.files) == per_class * len(CLASSES)
+  assert index.class_names == CLASSES
+  assert not any(f.endswith(".txt") for f in index.files)
+  assert "cats/cats_001 é.PNG" in index.files  # unicode, space, upper case
+  assert index.files == sorted(index.files)
+  again = folder_index.scan(folder)
+  np.testing.assert_array_equal(index.held_out, again.held_out)
+  for label in range(len(CLASSES)):  # stratified: ~10% of each class
+    assert index.held_out[index.labels == label].sum() == 3
+  other = folder_index.scan(folder, seed=1)
+  assert not np.array_equal(index.held_out, other.held_out)
+  unlabelled = folder_index.scan(folder, labels="none")
+  assert not unlabelled.has_labels and (unlabelled.labels == -1).all()
+
+
+def test_flat_folders_have_no_labels_and_split_folders_are_used(tmp_path):
+  flat = write_folder(str(tmp_path / "flat"), per_class=4, flat=True,
+                      bad=False)
+  index = folder_index.scan(flat)
+  assert not index.has_labels
+  with pytest.raises(errors.ConfigError, match="not one level below a "
+                     "class folder"):
+    folder_index.scan(flat, labels="subfolders")
+  split = tmp_path / "split"
+  write_folder(str(split / "train"), per_class=4, bad=False)
+  write_folder(str(split / "test"), per_class=2, bad=False, seed=1)
+  index = folder_index.scan(str(split))
+  assert index.holdout_source == "folder test"
+  assert index.class_names == CLASSES
+  assert all(f.startswith("test/") == held
+             for f, held in zip(index.files, index.held_out))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.mkdir(), "holds no image file"),
+    (lambda p: (p.mkdir(), (p / "a").mkdir(), os.symlink(p, p / "a" / "loop"),
+                Image.new("RGB", (4, 4)).save(p / "x.png")),
+     "symlink loop"),
+])
+def test_unusable_folders_are_one_line(tmp_path, make, message):
+  path = tmp_path / "f"
+  make(path)
+  with pytest.raises(errors.ConfigError, match=message):
+    folder_index.scan(str(path))
+
+
+def test_decoding_handles_modes_exif_and_large_images(folder, tmp_path):
+  for name in ("cats/cats_002.png", "cats/cats_003.gif", "cats/cats_004.jpg",
+               "cats/cats_16bit.png", "cats/cats_001 é.PNG"):
+    image = image_files.decode(os.path.join(folder, name), 32)
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+  # EXIF orientation 3 (180 degrees) is applied.
+  pixels = np.zeros((20, 30, 3), np.uint8)
+  pixels[:10] = 255  # white top half
+  exif = Image.Exif()
+  exif[0x0112] = 3
+  Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif,
+                               quality=95)
+  rotated = image_files.decode(str(tmp_path / "rotated.jpg"), 20)
+  assert rotated[:8].mean() < 60 and rotated[-8:].mean() > 200
+  Image.fromarray(np.zeros((4000, 6000, 3), np.uint8)).save(
+      tmp_path / "big.jpg")
+  assert image_files.decode(str(tmp_path / "big.jpg"), 16).shape == (16, 16,
+                                                                     3)
+  for relative, reason in BAD_FILES.items():
+    with pytest.raises(image_files.Unreadable, match=reason):
+      image_files.decode(os.path.join(folder, relative), 16)
+
+
+def test_bad_files_are_skipped_listed_and_the_cache_reused(folder, tmp_path):
+  config = _config(folder, str(tmp_path / "cache"))
+  images, loaded = image_folder.load(config.data)
+  assert images.shape == (len(loaded.index.files), 16, 16, 3)
+  assert sorted(p for p, _ in loaded.skipped) == sorted(BAD_FILES)
+  again, reloaded = image_folder.load(config.data)
+  np.testing.assert_array_equal(images, again)
+  assert reloaded.index.files == loaded.index.files
+  assert len(os.listdir(tmp_path / "cache")) == 2  # images + record
+
+
+def test_derived_cluster_counts_decrease_below_the_image_count():
+  for n in (5, 60, 1000, 60000):
+    counts = folder_defaults.cluster_counts(n)
+    assert all(a > b for a, b in zip(counts, counts[1:]))
+    assert counts[0] < n
+  assert folder_defaults.cluster_counts(60000) == (3000, 600, 120)
+
+
+def test_the_smoke_config_trains_and_a_changed_folder_is_refused(
+    folder, tmp_path):
+  copy = str(tmp_path / "copy")
+  shutil.copytree(folder, copy)
+  workdir = str(tmp_path / "run")
+  config = _config(copy, str(tmp_path / "cache"), num_clusters=())
+  summary = train.train_and_evaluate(config, workdir)
+  assert summary["finished"] and 0 <= summary["knn_top1"] <= 1
+  saved = folder_index.load(os.path.join(workdir, "folder_index.json"))
+  assert len(saved.files) == 26 * 3 - 3
+  with open(os.path.join(workdir, "skipped_files.tsv")) as f:
+    assert len(f.read().strip().splitlines()) == 1 + len(BAD_FILES)
+  os.remove(os.path.join(copy, "dogs", "dogs_005.jpeg"))
+  with pytest.raises(errors.ConfigError, match=r"changed since this run "
+                     r"indexed .*\(0 added, 1 removed, 0 changed\).*another "
+                     "--workdir"):
+    train.train_and_evaluate(_config(copy, str(tmp_path / "cache"),
+                                     num_clusters=()), workdir)
