@@ -148,3 +148,19 @@ def test_the_smoke_config_trains_and_a_changed_folder_is_refused(
                      "--workdir"):
     train.train_and_evaluate(_config(copy, str(tmp_path / "cache"),
                                      num_clusters=()), workdir)
+
+
+def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
+    idx_source, tmp_path):
+  from hcsc_jax import write_fashion_mnist_folder  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
+  output = str(tmp_path / "fm")
+  counts = write_fashion_mnist_folder.write_png_folder(idx_source, output)
+  assert counts == {"train": 64, "test": 32}
+  index = folder_index.scan(output)
+  assert index.holdout_source == "folder test"
+  assert len(index.class_names) == 10 and int(index.held_out.sum()) == 32
+  images, labels = fashion_mnist_files.read_split(idx_source, "train")
+  names = [n.replace("/", "-") for n in fashion_mnist_files.CLASS_NAMES]
+  path = os.path.join(output, "train", names[int(labels[5])], "00005.png")
+  np.testing.assert_array_equal(np.asarray(Image.open(path)), images[5])
