@@ -17,6 +17,7 @@ from hcsc_jax.data import image_files
 from hcsc_jax.data import image_folder
 from hcsc_jax.training import train
 from tests.folder_fixtures import BAD_FILES, CLASSES, write_folder
+from tests.trainer_fixtures import override
 
 
 @pytest.fixture(scope="module", name="folder")
@@ -29,13 +30,7 @@ def _config(folder, cache, **overrides):
   c.data.folder = folder
   c.data.cache_dir = cache
   c.data.threads = 2
-  for dotted, value in overrides.items():
-    node = c
-    *parents, leaf = dotted.split(".")
-    for name in parents:
-      node = node[name]
-    node[leaf] = value
-  return c
+  return override(c, overrides)
 
 
 def test_scan_finds_every_image_with_labels_and_a_fixed_holdout(folder):
