@@ -127,3 +127,16 @@ def test_semi_supervised_takes_the_same_subsets_and_pixels_are_refused(
     protocols.evaluate(_eval_config(linear_fashion_mnist, encoder="pixels",
                                     **{"classifier.method": "sgd"}),
                        smoke_workdir)
+
+
+def test_a_label_fraction_smaller_than_k_is_refused_at_start_up():
+  from configs import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import validation  # pylint: disable=g-import-not-at-top
+  config = fashion_mnist.get_config()
+  config.knn.label_fractions = (0.001, 1.5)
+  problems = validation.config_problems(config, num_examples=60000)
+  assert any("knn.label_fractions: 0.001 of the 60000 training examples is "
+             "fewer than k=200" in p for p in problems), problems
+  assert any("1.5 is not a fraction in (0, 1]" in p for p in problems)
+  config.knn.label_fractions = (0.01,)
+  assert not validation.config_problems(config, num_examples=60000)
