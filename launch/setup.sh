@@ -9,6 +9,8 @@ want="${1:-test}"
 venv="${HCSC_VENV:-.venv}"
 python="${PYTHON:-python3}"
 apt_packages=(dataset-fashion-mnist)
+# The tests open the hierarchy browser page in a real headless browser.
+[ "$want" = "test" ] && apt_packages+=(chromium chromium-driver)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

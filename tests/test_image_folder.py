@@ -159,3 +159,98 @@ def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
   names = [n.replace("/", "-") for n in fashion_mnist_files.CLASS_NAMES]
   path = os.path.join(output, "train", names[int(labels[5])], "00005.png")
   np.testing.assert_array_equal(np.asarray(Image.open(path)), images[5])
+
+
+@pytest.fixture(scope="module", name="folder_run")
+def _folder_run(folder, tmp_path_factory):
+  """A finished smoke run on the folder (hierarchy from epoch 1)."""
+  workdir = str(tmp_path_factory.mktemp("folder_run"))
+  cache = str(tmp_path_factory.mktemp("folder_cache"))
+  train.train_and_evaluate(_config(folder, cache), workdir)
+  return workdir
+
+
+def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
+    folder_run, tmp_path):
+  import csv  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import hierarchy  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.training import workdirs  # pylint: disable=g-import-not-at-top
+  output = tmp_path / "out"
+  page = hierarchy.write_hierarchy(folder_run, str(output))
+  assert os.path.exists(page) and os.listdir(output / "thumbs")
+  state, _, _, _ = workdirs.restore(folder_run)
+  checkpoint = [np.asarray(a) for a in state.hierarchy.assignments]
+  parents = [np.asarray(p) for p in state.hierarchy.parents]
+  index = folder_index.load(os.path.join(folder_run, "folder_index.json"))
+  train_files = [index.files[i] for i in index.split_rows("train")]
+  with open(output / "assignments.csv", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  assert [r["path"] for r in rows] == train_files  # every image once
+  levels = len(checkpoint)
+  for level in range(levels):
+    got = np.array([int(r[f"level{level}_cluster"]) for r in rows])
+    np.testing.assert_array_equal(got, checkpoint[level])
+    assert all(-1.0 <= float(r[f"level{level}_similarity"]) <= 1.0
+               for r in rows)
+  assert {r["label"] for r in rows} == set(CLASSES)
+  with open(output / "tree.json") as f:
+    tree = json.load(f)
+  for level, record in enumerate(tree["levels"]):
+    sizes = [p["size"] for p in record["prototypes"]]
+    assert sum(sizes) == len(rows)
+    members = sorted(i for p in record["prototypes"] for i in p["members"])
+    assert members == list(range(len(rows)))
+    for p in record["prototypes"]:
+      assert p["size"] == len(p["members"])
+      if level + 1 < levels:
+        assert p["parent"] == parents[level][p["id"]]
+        assert 0 <= p["parent"] < len(tree["levels"][level + 1]["prototypes"])
+      else:
+        assert p["parent"] is None
+      sims = [float(rows[i][f"level{level}_similarity"]) for i in p["members"]]
+      assert sims == sorted(sims, reverse=True)  # most central first
+      assert p["central"] == [rows[i]["path"] for i in p["members"][:8]]
+
+
+def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
+                                                             tmp_path):
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import hierarchy  # pylint: disable=g-import-not-at-top
+  page = hierarchy.write_hierarchy(folder_run, str(tmp_path / "out"))
+  options = webdriver.ChromeOptions()
+  for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                   "--disable-dev-shm-usage"):
+    options.add_argument(argument)
+  service = webdriver.ChromeService(executable_path=shutil.which(
+      "chromedriver"))
+  browser = webdriver.Chrome(options=options, service=service)
+  try:
+    browser.get("file://" + page)
+    top = browser.find_elements(By.CSS_SELECTOR, ".card")
+    assert top and all(c.get_attribute("data-level") == "2" for c in top)
+    top[0].click()
+    while True:
+      cards = browser.find_elements(By.CSS_SELECTOR, ".card")
+      if not cards:
+        break
+      cards[0].click()
+    members = browser.find_elements(By.CSS_SELECTOR, ".member")
+    assert members
+    thumb = members[0].find_element(By.CSS_SELECTOR, ".thumb")
+    assert "sheet_0.png" in thumb.value_of_css_property("background-image")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".crumb")) == 3
+    browser.find_element(By.LINK_TEXT, "top level").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".card")) == len(top)
+    index = folder_index.load(os.path.join(folder_run, "folder_index.json"))
+    wanted = [index.files[i] for i in index.split_rows("train")
+              if index.files[i].startswith("owls/")][0]
+    browser.find_element(By.ID, "search").send_keys(
+        os.path.splitext(os.path.basename(wanted))[0])
+    browser.find_element(By.ID, "go").click()
+    (result,) = browser.find_elements(By.CSS_SELECTOR, "#results li")
+    assert result.text.startswith(wanted)
+    assert "level 0:" in result.text and "level 2:" in result.text
+  finally:
+    browser.quit()

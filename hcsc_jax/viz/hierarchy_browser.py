@@ -1,0 +1,160 @@
+"""index.html: an offline, self-contained browser of the hierarchy. The
+page starts at the top-level prototypes (size, most central thumbnails);
+a click goes down to the children, at the finest level to the member images
+(most central first, 120 per page); a breadcrumb goes back up; a search box
+finds a file name and shows its cluster on each level.
+
+Thumbnails come from sprite sheets (`thumbs/sheet_<k>.png`, one tile per
+image), so 100k images are a hundred small files, not 100k inlined PNGs;
+the page draws only what is on screen.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from hcsc_jax.viz import hierarchy_files
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.4em; } .crumbs a { cursor: pointer; color: #06c; }
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 8px;
+        cursor: pointer; width: 220px; }
+.card:hover { border-color: #06c; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 2px; }
+.thumb { display: inline-block; background-repeat: no-repeat; }
+.member { display: inline-block; margin: 3px; text-align: center;
+          font-size: 10px; width: 96px; overflow: hidden; }
+#results li { margin: 2px 0; }
+</style></head><body>
+<h1>__TITLE__</h1>
+<p>How to read it: each card is a prototype (a cluster of images) with its
+size and its most central images. Click a card to see its children one
+level down; at the finest level you see its member images, most central
+first. The path above the cards leads back up.</p>
+<p><input id="search" placeholder="find a file name" size="40">
+<button id="go">find</button></p><ul id="results"></ul>
+<div class="crumbs" id="crumbs"></div>
+<div id="view"></div>
+<script id="data" type="application/json">__DATA__</script>
+<script>
+const D = JSON.parse(document.getElementById('data').textContent);
+const T = __T__, PER = __PER__, PAGE = 120;
+const TOP = D.levels.length - 1;
+function thumb(i, size) {
+  size = size || T;
+  const j = i % (PER * PER), s = Math.floor(i / (PER * PER));
+  const el = document.createElement('span');
+  el.className = 'thumb';
+  el.title = D.paths[i] + (D.labels[i] ? ' (' + D.labels[i] + ')' : '');
+  el.style.width = size + 'px'; el.style.height = size + 'px';
+  el.style.backgroundImage = 'url(thumbs/sheet_' + s + '.png)';
+  el.style.backgroundSize = (PER * size) + 'px ' + (PER * size) + 'px';
+  el.style.backgroundPosition = (-(j % PER) * size) + 'px ' +
+      (-Math.floor(j / PER) * size) + 'px';
+  return el;
+}
+function children(level, id) {
+  return D.levels[level - 1].prototypes.filter(p => p.parent === id);
+}
+function crumbs(path) {
+  const c = document.getElementById('crumbs');
+  c.innerHTML = '';
+  const home = document.createElement('a');
+  home.textContent = 'top level'; home.onclick = () => show([]);
+  c.appendChild(home);
+  path.forEach((step, k) => {
+    c.appendChild(document.createTextNode(' > '));
+    const a = document.createElement('a');
+    a.textContent = 'level ' + step[0] + ' cluster ' + step[1];
+    a.className = 'crumb';
+    a.onclick = () => show(path.slice(0, k + 1));
+    c.appendChild(a);
+  });
+}
+function card(level, p, path) {
+  const div = document.createElement('div');
+  div.className = 'card';
+  div.dataset.level = level; div.dataset.id = p.id;
+  const h = document.createElement('div');
+  h.textContent = 'level ' + level + ' cluster ' + p.id + ': ' + p.size +
+      ' images';
+  div.appendChild(h);
+  const t = document.createElement('div'); t.className = 'thumbs';
+  p.members.slice(0, 8).forEach(i => t.appendChild(thumb(i)));
+  div.appendChild(t);
+  div.onclick = () => show(path.concat([[level, p.id]]));
+  return div;
+}
+function show(path, page) {
+  page = page || 0;
+  crumbs(path);
+  const view = document.getElementById('view');
+  view.innerHTML = '';
+  const grid = document.createElement('div'); grid.className = 'grid';
+  view.appendChild(grid);
+  if (path.length === 0) {
+    D.levels[TOP].prototypes.forEach(p => grid.appendChild(card(TOP, p, [])));
+    return;
+  }
+  const [level, id] = path[path.length - 1];
+  if (level > 0) {
+    children(level, id).forEach(p => grid.appendChild(card(level - 1, p, path)));
+    return;
+  }
+  const members = D.levels[0].prototypes[id].members;
+  members.slice(page * PAGE, (page + 1) * PAGE).forEach(i => {
+    const m = document.createElement('span'); m.className = 'member';
+    m.dataset.index = i;
+    m.appendChild(thumb(i, 96));
+    const name = document.createElement('div');
+    name.textContent = D.paths[i].split('/').pop();
+    m.appendChild(name);
+    grid.appendChild(m);
+  });
+  if (members.length > (page + 1) * PAGE) {
+    const more = document.createElement('button');
+    more.textContent = 'next ' + PAGE; more.id = 'next';
+    more.onclick = () => show(path, page + 1);
+    view.appendChild(more);
+  }
+}
+function find() {
+  const q = document.getElementById('search').value.toLowerCase();
+  const out = document.getElementById('results');
+  out.innerHTML = '';
+  if (!q) return;
+  let shown = 0;
+  for (let i = 0; i < D.paths.length && shown < 20; i++) {
+    if (D.paths[i].toLowerCase().indexOf(q) < 0) continue;
+    shown++;
+    const li = document.createElement('li');
+    const where = D.assignments.map((a, l) => 'level ' + l + ': ' + a[i]);
+    li.textContent = D.paths[i] + ' -> ' + where.join(', ');
+    out.appendChild(li);
+  }
+  if (!shown) out.innerHTML = '<li>no file name contains that</li>';
+}
+document.getElementById('go').onclick = find;
+document.getElementById('search').onkeydown = e => {
+  if (e.key === 'Enter') find(); };
+show([]);
+</script></body></html>
+"""
+
+
+def page(record: dict, paths: list[str], labels: list[str],
+         assignments, title: str) -> str:
+  """The page with the tree, paths and assignments embedded as JSON."""
+  data = dict(record, paths=paths, labels=labels,
+              assignments=[[int(v) for v in a] for a in assignments])
+  payload = json.dumps(data).replace("</", "<\\/")
+  per = hierarchy_files.SHEET_TILES
+  return (_PAGE.replace("__TITLE__", html.escape(title))
+          .replace("__T__", str(hierarchy_files.THUMB))
+          .replace("__PER__", str(per))
+          .replace("__DATA__", payload))
