@@ -63,6 +63,7 @@ def get_config(arg=None):
       eval_split="validation", image_size=224, eval_resize=256,
       mean=IMAGENET_MEAN, std=IMAGENET_STD, cache=False,
       shuffle_buffer=50_000, threads=0,
+      preload_size=0,      # image folders, embed: stored size (0: eval_resize)
       device_prefetch=2,   # batches copied to the devices ahead of use
       num_shards=config_dict.placeholder(int)))  # default: one per process
   c.augment = ml_collections.ConfigDict(dict(

@@ -35,7 +35,6 @@ def get_config(arg=None):
   c.data.labels = "auto"     # "subfolders" | "none"
   c.data.holdout_fraction = 0.1
   c.data.holdout_seed = 0
-  c.data.preload_size = 0    # 0: data.eval_resize
   c.data.cache_dir = ""      # "": ~/.cache/hcsc_jax/image_folders
   c.data.image_size = 64
   c.data.eval_resize = 72

@@ -254,3 +254,34 @@ def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
     assert "level 0:" in result.text and "level 2:" in result.text
   finally:
     browser.quit()
+
+
+def test_embedding_files_equals_the_runs_own_features(folder_run, folder,
+                                                      tmp_path):
+  """The folder's files through `embed` give the same features as the
+  run's evaluation path gives its training images; the nearest training
+  image of each is itself."""
+  from hcsc_jax import file_features  # pylint: disable=g-import-not-at-top
+  index = folder_index.load(os.path.join(folder_run, "folder_index.json"))
+  names = [index.files[i] for i in index.split_rows("train")]
+  listing = tmp_path / "list.txt"
+  listing.write_text("".join(os.path.join(folder, n) + "\n"
+                             for n in names[:10])
+                     + os.path.join(folder, "cats", "empty.jpg") + "\n")
+  paths = file_features.input_paths(str(listing))
+  features, kept, skipped, run = file_features.embed_files(folder_run, paths)
+  assert kept == [os.path.join(folder, n) for n in names[:10]]
+  assert [os.path.basename(p) for p, _ in skipped] == ["empty.jpg"]
+  train, train_names = file_features.training_features(folder_run, *run,
+                                                       "backbone")
+  assert train_names == names
+  np.testing.assert_allclose(features, train[:10], rtol=1e-5, atol=1e-5)
+  top, sims = file_features.nearest(features, train, 3)
+  np.testing.assert_array_equal(top[:, 0], np.arange(10))
+  np.testing.assert_allclose(sims[:, 0], 1.0, atol=1e-5)
+  assert file_features.input_paths(os.path.join(folder, "owls")) == sorted(
+      os.path.join(folder, "owls", n) for n in os.listdir(
+          os.path.join(folder, "owls")) if image_files.is_image_name(n))
+  (tmp_path / "notes.doc").write_text("x")
+  with pytest.raises(errors.ConfigError, match="neither a folder"):
+    file_features.input_paths(str(tmp_path / "notes.doc"))

@@ -72,7 +72,7 @@ class FolderIndex:
                np.asarray(record["held_out"], bool), record["holdout_source"])
 
 
-def _walk(root: str) -> list[str]:
+def image_paths(root: str) -> list[str]:
   """Relative paths of the image files under `root` (symlinks followed,
   a loop is an error naming it), sorted."""
   found, seen = [], set()
@@ -99,11 +99,11 @@ def _layout(root: str) -> tuple[dict[str, list[str]], str]:
   train_dir = next((n for n in TRAIN_FOLDERS if n in entries), None)
   held_dir = next((n for n in HOLDOUT_FOLDERS if n in entries), None)
   if train_dir and held_dir:
-    return ({"train": [os.path.join(train_dir, p) for p in _walk(
+    return ({"train": [os.path.join(train_dir, p) for p in image_paths(
         os.path.join(root, train_dir))],
-             "test": [os.path.join(held_dir, p) for p in _walk(
+             "test": [os.path.join(held_dir, p) for p in image_paths(
                  os.path.join(root, held_dir))]}, f"folder {held_dir}")
-  return {"train": _walk(root), "test": []}, ""
+  return {"train": image_paths(root), "test": []}, ""
 
 
 def _class_of(path: str, split_dir: bool) -> str | None:

@@ -59,24 +59,25 @@ def _decode_one(args):
     return None, str(e)
 
 
-def _decode_all(index: folder_index.FolderIndex, size: int, workers: int
-                ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
-  """(images of the readable files, their positions, skipped (path, why))."""
-  images = np.zeros((len(index.files), size, size, 3), np.uint8)
-  ok = np.zeros(len(index.files), bool)
+def decode_files(paths: list[str], size: int, workers: int = 0,
+                 description: str = "decoding"
+                 ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+  """(images of the readable files, their positions in `paths`, skipped
+  (path, why)), decoded in parallel processes with a progress bar."""
+  images = np.zeros((len(paths), size, size, 3), np.uint8)
+  ok = np.zeros(len(paths), bool)
   skipped = []
-  jobs = [(os.path.join(index.root, p), size) for p in index.files]
   workers = workers or min(32, os.cpu_count() or 1)
   with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-    results = pool.map(_decode_one, jobs, chunksize=64)
+    results = pool.map(_decode_one, [(p, size) for p in paths], chunksize=64)
     for i, (image, problem) in enumerate(tqdm.tqdm(
-        results, total=len(jobs), desc=f"decoding {index.root}",
-        mininterval=1.0, leave=False)):
+        results, total=len(paths), desc=description, mininterval=1.0,
+        leave=False)):
       if problem is None:
         images[i] = image
         ok[i] = True
       else:
-        skipped.append((index.files[i], problem))
+        skipped.append((paths[i], problem))
   return images[ok], np.flatnonzero(ok).tolist(), skipped
 
 
@@ -108,7 +109,10 @@ def load(data_config) -> tuple[np.ndarray, LoadedFolder]:
     logging.info("image folder %s: %d images from the cache %s",
                  index.root, len(rows), images_path)
   else:
-    images, rows, skipped = _decode_all(index, size, data_config.threads)
+    images, rows, skipped = decode_files(
+        [os.path.join(index.root, p) for p in index.files], size,
+        data_config.threads, f"decoding {index.root}")
+    skipped = [(os.path.relpath(p, index.root), why) for p, why in skipped]
     os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{images_path}.tmp{os.getpid()}.npy"
     np.save(tmp, images)

@@ -86,20 +86,24 @@ class InMemoryDataset:
   has_labels = True
   feature_names = ("image", "label")
 
-  def __init__(self, data_config):
+  def __init__(self, data_config, loaded=None):
+    """`loaded`: (splits, class_names) given directly (arrays decoded by
+    the caller, e.g. files to embed) instead of data_config's loader."""
     self.name = data_config.name
-    if self.name not in LOADERS:
+    if loaded is None and self.name not in LOADERS:
       raise ConfigError(
           f"data.pipeline='device' reads {sorted(LOADERS)} from their files; "
           f"data.name={self.name!r} goes through tf.data "
           "(--config.data.pipeline=tfdata).")
     self.data_config = data_config
-    loaded = LOADERS[self.name](data_config)
+    given = loaded is not None
+    if not given:
+      loaded = LOADERS[self.name](data_config)
     self.splits, self.class_names = loaded[0], loaded[1]
     self.folder = loaded[2] if len(loaded) > 2 else None  # image folders
     self.num_classes = len(self.class_names)
     self.has_labels = bool(self.class_names)
-    for field in ("train_split", "eval_split"):
+    for field in ("train_split", "eval_split") if not given else ():
       split = data_config.get(field)
       if (split and split not in self.splits and self.folder is not None
           and field == "eval_split"):

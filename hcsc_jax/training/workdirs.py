@@ -215,6 +215,7 @@ ADDED_FIELDS = {
     "data.num_shards": None,
     "data.device_prefetch": 2,
     "data.threads": 0,
+    "data.preload_size": 0,
     "knn.label_fractions": (),
     "knn.pixel_baseline": False,
 }
