@@ -45,7 +45,7 @@ flags.DEFINE_string("baseline", None, "Variant the others are compared "
 flags.mark_flags_as_required(["config", "workdir"])
 
 DATASETS = {"fashion_mnist_local": "fashion_mnist",
-            "imagenet2012": "imagenet"}
+            "imagenet2012": "imagenet", "image_folder": "image_folder"}
 
 
 def eval_config(protocol: str, run_config, seed: int):

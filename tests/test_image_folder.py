@@ -285,3 +285,21 @@ def test_embedding_files_equals_the_runs_own_features(folder_run, folder,
   (tmp_path / "notes.doc").write_text("x")
   with pytest.raises(errors.ConfigError, match="neither a folder"):
     file_features.input_paths(str(tmp_path / "notes.doc"))
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("knn_image_folder", ("knn_top1",)),
+    ("linear_image_folder", ("top1", "top5")),
+    ("clustering_image_folder", ("nmi_4", "ami_4")),
+])
+def test_evaluate_runs_on_a_labelled_folder(folder_run, name, keys):
+  import importlib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top
+  cfg = importlib.import_module(f"configs.eval.{name}").get_config()
+  cfg.batch_size = 32
+  cfg.knn.ks = (1, 3)
+  cfg.clustering.num_clusters = (4,)
+  result = protocols.evaluate(cfg, folder_run)
+  for key in keys:
+    assert 0.0 <= result[key] <= 1.0
+  assert os.path.exists(os.path.join(folder_run, "eval", f"{name}.json"))

@@ -7,10 +7,11 @@ from ml_collections import config_dict
 
 from configs import fashion_mnist
 from configs import hcsc_r50_imagenet
+from configs import image_folder
 from hcsc_jax.evals import knn
 from hcsc_jax.evals import run_data
 
-DATASETS = ("imagenet", "fashion_mnist")
+DATASETS = ("imagenet", "fashion_mnist", "image_folder")
 
 
 def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
@@ -34,7 +35,8 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
   c.label_draws = 5
   c.bn_group_size = 32           # BN groups when fine-tuning
   c.log_every = 100
-  source = (hcsc_r50_imagenet if dataset == "imagenet" else fashion_mnist)
+  source = {"imagenet": hcsc_r50_imagenet, "fashion_mnist": fashion_mnist,
+            "image_folder": image_folder}[dataset]
   # Empty: every data setting comes from the encoder's training run
   # (config.json); a value set here or on the command line overrides it.
   c.data = run_data.inheritable(source.get_config().data)
@@ -49,7 +51,7 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
   c.clustering = ml_collections.ConfigDict(dict(
       num_clusters=(1000, 25000), niter=20, nredo=1, seed=0,
       split="train"))  # "train"/"eval": the run's data.train_split/eval_split
-  if dataset == "fashion_mnist":
+  if dataset in ("fashion_mnist", "image_folder"):
     c.batch_size = 1000
     c.knn.chunk = 1000
     c.log_every = 50
