@@ -65,12 +65,14 @@ def test_report_builds_with_decodable_pngs_and_inline_images(smoke_run,
     if name.endswith(".png"):
       image = matplotlib.image.imread(str(tmp_path / name))
       assert image.ndim == 3 and image.shape[0] > 10
-  # A chain: one row per level (3) of 8 images of 16 px, PAD borders.
+  # A chain: one row per level (3) of 8 images, each drawn ~72 px large
+  # (the data are 16 px), with level labels on the left.
   chain = matplotlib.image.imread(str(tmp_path / chains[0]))
-  pad = figures.PAD
-  assert chain.shape[:2] == (3 * (16 + pad) + pad, 8 * (16 + pad) + pad)
+  assert chain.shape[0] > 3 * 60 and chain.shape[1] > 8 * 60
   with open(path) as f:
     page = f.read()
+  assert "<h2>Prototype chain 1: one top-level cluster" in page
+  assert "<h3>chain_0.png</h3>" not in page and "<style>" in page
   sources = re.findall(r"src='([^']*)'", page)
   assert len(sources) == len([n for n in names if n.endswith(".png")])
   assert all(s.startswith("data:image/png;base64,") for s in sources)

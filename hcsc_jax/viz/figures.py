@@ -32,6 +32,34 @@ def grid(rows: Sequence[np.ndarray]) -> np.ndarray:
   return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
 
 
+def chain(rows: Sequence[np.ndarray], row_labels: Sequence[str],
+          image_labels: Sequence[Sequence[str]] | None = None,
+          inches: float = 0.9) -> bytes:
+  """A prototype chain as a labelled figure: one row per level (its label
+  on the left, e.g. 'level 2 · cluster 5'), each image shown `inches`
+  wide (~72 px, whatever the data's size), its class name under it when
+  known."""
+  columns = max(len(r) for r in rows)
+  fig, axes = plt.subplots(len(rows), columns, squeeze=False,
+                           figsize=(columns * inches + 1.6,
+                                    len(rows) * (inches + 0.25)))
+  for i, row in enumerate(rows):
+    for j in range(columns):
+      ax = axes[i][j]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_visible(False)
+      if j < len(row):
+        ax.imshow(np.clip(row[j], 0, 1), interpolation="nearest")
+        if image_labels is not None and image_labels[i][j]:
+          ax.set_xlabel(image_labels[i][j], fontsize=6, labelpad=1)
+    axes[i][0].set_ylabel(row_labels[i], fontsize=8, rotation=0,
+                          ha="right", va="center", labelpad=6)
+  fig.subplots_adjust(wspace=0.05, hspace=0.35)
+  return _figure_png(fig)
+
+
 def png(image: np.ndarray) -> bytes:
   """uint8 HWC -> PNG bytes."""
   buffer = io.BytesIO()

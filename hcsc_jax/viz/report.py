@@ -95,9 +95,11 @@ def _levels(state):
   return h.centroids, h.temperatures, h.assignments, h.parents
 
 
-def prototype_chains(state, sample: Sample, options: Options) -> list[bytes]:
-  """One grid per chain: rows top -> bottom level, each row the sample
-  images nearest to that prototype."""
+def prototype_chains(state, sample: Sample, options: Options,
+                     class_names: tuple[str, ...] = ()) -> list[bytes]:
+  """One figure per chain: rows top -> bottom level, each row the sample
+  images nearest to that prototype, labelled with level and cluster (and
+  each image's class when known)."""
   centroids, _, assignments, parents = _levels(state)
   top = len(centroids) - 1
   members = [a[sample.indices] for a in assignments]
@@ -113,12 +115,17 @@ def prototype_chains(state, sample: Sample, options: Options) -> list[bytes]:
         break
       counts = np.bincount(members[level], minlength=centroids[level].shape[0])
       chain.append((level, int(children[np.argmax(counts[children])])))
-    rows = []
+    rows, row_labels, image_labels = [], [], []
     for level, index in chain:
       nearest = np.argsort(-(sample.features @ centroids[level][index]),
                            kind="stable")[:options.per_prototype]
       rows.append(sample.images[nearest])
-    out.append(figures.png(figures.grid(rows)))
+      size = int(np.sum(assignments[level] == index))
+      row_labels.append(f"level {level}\ncluster {index}\n({size} images)")
+      image_labels.append([class_names[int(y)] if class_names and y >= 0
+                           else "" for y in sample.labels[nearest]])
+    out.append(figures.chain(rows, row_labels,
+                             image_labels if class_names else None))
   return out
 
 
@@ -160,8 +167,9 @@ def all_figures(state, run: RunFacts, model, dataset, mesh, workdir: str,
   """{file name: PNG bytes} of every figure."""
   require_hierarchy(state, run, workdir)
   sample = load_sample(state, run, model, dataset, mesh, options.sample)
+  class_names = tuple(getattr(dataset, "class_names", ()) or ())
   out = {f"chain_{i}.png": image for i, image in
-         enumerate(prototype_chains(state, sample, options))}
+         enumerate(prototype_chains(state, sample, options, class_names))}
   out["selection.png"] = selection_at_work(state, sample, options)
   out["embedding_map.png"] = embedding_map(state, sample, options)
   records = stats.load(workdir)
@@ -170,29 +178,72 @@ def all_figures(state, run: RunFacts, model, dataset, mesh, workdir: str,
   return out
 
 
+# (heading, how to read it) per figure kind.
 CAPTIONS = {
-    "chain": "Prototype chain (paper Fig. 3): rows from the top level down, "
-             "each the sample images nearest to that prototype.",
-    "selection": "Instance selection at work (paper Fig. 4).",
-    "embedding_map": "Embedding map.",
-    "hierarchy_over_epochs": "Hierarchy statistics per epoch.",
+    "chain": ("Prototype chain {n}: one top-level cluster, followed down",
+              "Each row is one prototype, from the top level (first row) "
+              "down to its most populated child at each finer level; the "
+              "images are the sample images nearest to that prototype, "
+              "nearest first, with their class under them when the data "
+              "set has labels. A good hierarchy shows rows that narrow "
+              "down: broad at the top, one kind of image at the bottom "
+              "(the paper's Fig. 3)."),
+    "selection": ("Instance selection at work",
+                  "For a few query images (left), the negatives instance "
+                  "selection most probably drops, because they likely share "
+                  "the query's cluster, next to negatives it keeps (the "
+                  "paper's Fig. 4). Dropped ones should look like the query."),
+    "embedding_map": ("Where the images lie: a map of the embeddings",
+                      "A t-SNE of the sample's head embeddings, coloured by "
+                      "top-level cluster (left) and by class (right, when "
+                      "labelled). Clusters that match colours across the two "
+                      "panels agree with the labels."),
+    "hierarchy_over_epochs": ("How the hierarchy changed over training",
+                              "Per clustering epoch: cluster sizes, "
+                              "temperatures, the share of negatives "
+                              "selection keeps, and purity and NMI per level "
+                              "against the labels when known."),
 }
+
+
+def _caption(name: str) -> tuple[str, str]:
+  stem = name.split(".")[0]
+  kind = stem.rstrip("0123456789_")
+  heading, guide = CAPTIONS.get(kind, (stem, ""))
+  number = stem[len(kind):].lstrip("_")
+  return heading.format(n=int(number) + 1 if number else ""), guide
+
+
+_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;"
+          "color:#222;line-height:1.4} h1{font-size:1.5em} h2{font-size:1.2em;"
+          "margin-top:2em;border-bottom:1px solid #ddd} img{max-width:100%}"
+          " .guide{color:#444}")
 
 
 def write(images: dict[str, bytes], output: str, title: str) -> str:
   """PNG files and report.html (images inlined as data URIs), each renamed
   into place when complete; report.html last."""
   output = output_files.prepare_folder(output)
+  browser = os.path.exists(os.path.join(output, "hierarchy", "index.html"))
   parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}"
-           f"</title></head><body><h1>{html.escape(title)}</h1>"]
+           f"</title><style>{_STYLE}</style></head><body>"
+           f"<h1>{html.escape(title)}</h1><p class='guide'>Figures of the "
+           "hierarchy of prototypes the run built, from a sample of its "
+           "training images. To browse every image of the hierarchy, run "
+           "<code>python -m hcsc_jax.hierarchy --workdir=&lt;dir&gt; "
+           "--output=&lt;dir&gt;</code> and open its index.html"
+           + (" (<a href='hierarchy/index.html'>here</a>)" if browser else "")
+           + ".</p>"]
   for name, data in images.items():
     with output_files.atomic_path(os.path.join(output, name)) as tmp:
       with open(tmp, "wb") as f:
         f.write(data)
-    caption = CAPTIONS.get(name.split(".")[0].rstrip("0123456789_"), name)
+    heading, guide = _caption(name)
     encoded = base64.b64encode(data).decode("ascii")
-    parts.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(caption)}</p>"
-                 f"<img src='data:image/png;base64,{encoded}'/>")
+    parts.append(f"<h2>{html.escape(heading)}</h2><p class='guide'>"
+                 f"{html.escape(guide)} <small>({html.escape(name)})</small>"
+                 f"</p><img alt='{html.escape(heading)}' "
+                 f"src='data:image/png;base64,{encoded}'/>")
   parts.append("</body></html>")
   path = os.path.join(output, "report.html")
   with output_files.atomic_path(path) as tmp:
