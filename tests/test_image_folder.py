@@ -303,3 +303,32 @@ def test_evaluate_runs_on_a_labelled_folder(folder_run, name, keys):
   for key in keys:
     assert 0.0 <= result[key] <= 1.0
   assert os.path.exists(os.path.join(folder_run, "eval", f"{name}.json"))
+
+
+def test_a_stopped_folder_run_resumes_bitwise(folder, folder_run, tmp_path,
+                                              monkeypatch):
+  """Stopped mid-epoch 1 (after its clustering) and resumed, a run on the
+  folder ends with exactly the uninterrupted run's state."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime.preemption import PreemptionWatcher  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "stopped")
+  cache = str(tmp_path / "cache")
+  polls = {"count": 0}
+
+  def stop_once(self):  # pylint: disable=unused-argument
+    polls["count"] += 1
+    return polls["count"] == 6
+
+  monkeypatch.setattr(PreemptionWatcher, "requested", property(stop_once))
+  first = train.train_and_evaluate(_config(folder, cache), workdir)
+  assert first["preempted"]
+  monkeypatch.undo()
+  train.train_and_evaluate(_config(folder, cache), workdir)
+
+  def leaves(directory):
+    run = train.Run(_config(folder, cache), directory)
+    return jax.tree.leaves(jax.device_get((
+        run.state.params, run.state.key_params, run.state.queue,
+        run.state.batch_stats, run.state.hierarchy)))
+  for got, want in zip(leaves(workdir), leaves(folder_run)):
+    np.testing.assert_array_equal(got, want)
