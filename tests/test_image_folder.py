@@ -147,10 +147,10 @@ def test_the_smoke_config_trains_and_a_changed_folder_is_refused(
 
 def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
     idx_source, tmp_path):
-  from hcsc_jax import write_fashion_mnist_folder  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import fashion_mnist_png  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
   output = str(tmp_path / "fm")
-  counts = write_fashion_mnist_folder.write_png_folder(idx_source, output)
+  counts = fashion_mnist_png.write_png_folder(idx_source, output)
   assert counts == {"train": 64, "test": 32}
   index = folder_index.scan(output)
   assert index.holdout_source == "folder test"
@@ -174,7 +174,7 @@ def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
     folder_run, tmp_path):
   import csv  # pylint: disable=g-import-not-at-top
   import json  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import hierarchy  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.viz import hierarchy_export as hierarchy  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import workdirs  # pylint: disable=g-import-not-at-top
   output = tmp_path / "out"
   page = hierarchy.write_hierarchy(folder_run, str(output))
@@ -217,7 +217,7 @@ def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
                                                              tmp_path):
   from selenium import webdriver  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import hierarchy  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.viz import hierarchy_export as hierarchy  # pylint: disable=g-import-not-at-top
   page = hierarchy.write_hierarchy(folder_run, str(tmp_path / "out"))
   options = webdriver.ChromeOptions()
   for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
