@@ -59,8 +59,14 @@ def test_smoke_run_trains_clusters_and_reports(reference_run):
   assert int(state.queue_ptr) == (8 * 16) % 32
   assert any(name.startswith("events.out.tfevents")
              for name in os.listdir(workdir))
+  # The smoke config's label fraction is 25% (64 images), with raw pixels.
+  for key in ("knn_top1@25%", "knn_top1@25%_std", "knn_pixels_top1",
+              "knn_pixels_top1@25%"):
+    assert 0.0 <= summary[key] <= 1.0, key
   line = train.final_line(summary)
-  assert re.fullmatch(r"final: epochs=2 knn_top1=[01]\.\d{4} wall_s=\d+", line)
+  assert re.fullmatch(r"final: epochs=2 knn_top1=[01]\.\d{4} "
+                      r"knn_top1@25%=[01]\.\d{4} \(raw pixels [01]\.\d{4}\) "
+                      r"wall_s=\d+", line), line
 
 
 def test_workdir_holds_only_the_names_its_layout_declares(reference_run):

@@ -59,5 +59,8 @@ def test_valid_configs_pass():
                  mocov2_r50_imagenet):
     for arg in (None, "smoke"):
       assert validation.config_problems(module.get_config(arg)) == []
+  from configs import image_folder  # pylint: disable=g-import-not-at-top
+  for arg in (None, "smoke", "fashion_mnist"):
+    assert validation.config_problems(image_folder.get_config(arg)) == []
   with pytest.raises(ValueError, match="unknown config variant"):
     fashion_mnist.get_config("huge")
