@@ -50,7 +50,7 @@ DATASETS = {"fashion_mnist_local": "fashion_mnist",
 
 def eval_config(protocol: str, run_config, seed: int):
   """The protocol's eval config for the run's data set, inheriting the
-  run's data settings."""
+  run's data settings and kNN neighbour counts."""
   import importlib  # pylint: disable=g-import-not-at-top
   dataset = DATASETS.get(run_config.data.name)
   if dataset is None:
@@ -60,6 +60,7 @@ def eval_config(protocol: str, run_config, seed: int):
   cfg = module.get_config()
   cfg.data = run_config.data
   cfg.seed = seed
+  cfg.knn.ks = tuple(run_config.knn.ks)  # the run's own kNN neighbour counts
   return cfg
 
 
