@@ -1,5 +1,5 @@
 r"""HCSC on your own folder of images (JPEG, PNG, WebP, BMP, GIF; any
-depth), on the in-memory device input path:
+depth):
 
   python -m hcsc_jax.main --config=configs/image_folder.py \
       --config.data.folder=<folder> --workdir=<dir>
@@ -10,6 +10,10 @@ Held-out images: `<folder>/train/` beside `<folder>/test/` (or `val/`),
 else `data.holdout_fraction` (10%) drawn with a fixed seed; kNN runs on them
 when there are labels. The images are decoded once into a uint8 cache
 (`data.cache_dir`) at `data.preload_size` (default: data.eval_resize).
+Input path (`data.folder_input`): "auto" holds the decoded images in
+memory (and on the devices) when they fit `data.memory_budget_gb` (4 GB),
+else streams them from the cache file on disk; "memory" / "stream" force
+one.
 Left empty, `num_clusters` (about 20 / 100 / 500 images per cluster) and
 `data.mean` / `data.std` (measured on the images) are derived and saved in
 the workdir's config.json.
@@ -36,6 +40,8 @@ def get_config(arg=None):
   c.data.holdout_fraction = 0.1
   c.data.holdout_seed = 0
   c.data.cache_dir = ""      # "": ~/.cache/hcsc_jax/image_folders
+  c.data.folder_input = "auto"   # "memory" | "stream"
+  c.data.memory_budget_gb = 4.0  # auto: memory when the decoded images fit
   c.data.image_size = 64
   c.data.eval_resize = 72
   c.data.mean = ()           # measured on the images

@@ -25,12 +25,12 @@ def _folder(tmp_path_factory):
   return write_folder(str(tmp_path_factory.mktemp("images") / "my photos"))
 
 
-def _config(folder, cache, **overrides):
+def _config(folder, cache, overrides=None, **fields):
   c = image_folder_config.get_config("smoke")
   c.data.folder = folder
   c.data.cache_dir = cache
   c.data.threads = 2
-  return override(c, overrides)
+  return override(c, dict(overrides or {}, **fields))
 
 
 def test_scan_finds_every_image_with_labels_and_a_fixed_holdout(folder):
@@ -115,6 +115,36 @@ def test_bad_files_are_skipped_listed_and_the_cache_reused(folder, tmp_path):
   np.testing.assert_array_equal(images, again)
   assert reloaded.index.files == loaded.index.files
   assert len(os.listdir(tmp_path / "cache")) == 2  # images + record
+
+
+def test_the_input_path_follows_the_memory_budget(folder, tmp_path):
+  """Within data.memory_budget_gb the images are read into memory; over
+  it (or forced) they stay in the cache file and are read by rows."""
+  from hcsc_jax.data.file_rows import FileRows  # pylint: disable=g-import-not-at-top
+  cache = str(tmp_path / "cache")
+  held, _ = image_folder.load(_config(folder, cache).data)
+  assert isinstance(held, np.ndarray)
+  over, _ = image_folder.load(_config(
+      folder, cache, {"data.memory_budget_gb": 1e-6}).data)
+  forced, _ = image_folder.load(_config(
+      folder, cache, {"data.folder_input": "stream"}).data)
+  kept, _ = image_folder.load(_config(
+      folder, cache, {"data.folder_input": "memory",
+                      "data.memory_budget_gb": 0.0}).data)
+  assert isinstance(over, FileRows) and isinstance(forced, FileRows)
+  assert isinstance(kept, np.ndarray)
+  assert over.shape == held.shape and over.nbytes == held.nbytes
+  np.testing.assert_array_equal(np.asarray(over), held)
+  rows = np.array([7, 0, 7, 3, len(held) - 1])
+  np.testing.assert_array_equal(over[rows], held[rows])
+  np.testing.assert_array_equal(over[::5], held[::5])
+  np.testing.assert_array_equal(over[3], held[3])
+  part = over.subset(np.array([5, 2, 9]))
+  np.testing.assert_array_equal(part[np.array([2, 0])], held[[9, 5]])
+  with pytest.raises(errors.ConfigError, match=r"data.folder_input='disk'; "
+                     r"choose one of \['auto', 'memory', 'stream'\]"):
+    image_folder.load(_config(folder, cache,
+                              {"data.folder_input": "disk"}).data)
 
 
 def test_derived_cluster_counts_decrease_below_the_image_count():
@@ -305,10 +335,13 @@ def test_evaluate_runs_on_a_labelled_folder(folder_run, name, keys):
   assert os.path.exists(os.path.join(folder_run, "eval", f"{name}.json"))
 
 
+@pytest.mark.parametrize("folder_input", ["memory", "stream"])
 def test_a_stopped_folder_run_resumes_bitwise(folder, folder_run, tmp_path,
-                                              monkeypatch):
+                                              monkeypatch, folder_input):
   """Stopped mid-epoch 1 (after its clustering) and resumed, a run on the
-  folder ends with exactly the uninterrupted run's state."""
+  folder ends with exactly the uninterrupted run's state; on the stream
+  path too (images read from disk batch by batch), whose run equals the
+  in-memory one bit for bit."""
   import jax  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime.preemption import PreemptionWatcher  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "stopped")
@@ -320,10 +353,12 @@ def test_a_stopped_folder_run_resumes_bitwise(folder, folder_run, tmp_path,
     return polls["count"] == 6
 
   monkeypatch.setattr(PreemptionWatcher, "requested", property(stop_once))
-  first = train.train_and_evaluate(_config(folder, cache), workdir)
+  path = {"data.folder_input": folder_input}
+  first = train.train_and_evaluate(_config(folder, cache, path), workdir)
   assert first["preempted"]
   monkeypatch.undo()
-  train.train_and_evaluate(_config(folder, cache), workdir)
+  summary = train.train_and_evaluate(_config(folder, cache, path), workdir)
+  assert summary["finished"] and 0 <= summary["knn_top1"] <= 1
 
   def leaves(directory):
     run = train.Run(_config(folder, cache), directory)

@@ -1,12 +1,19 @@
-"""A user's folder of images on the in-memory device path: scanned
-(`folder_index`), decoded once in parallel into a uint8 cache at
-`data.preload_size` (reused by later runs, evaluations and the embed
-command), with unreadable files skipped, counted in one line and listed
-with their reasons.
+"""A user's folder of images: scanned (`folder_index`), decoded once in
+parallel into a uint8 cache file at `data.preload_size` (reused by later
+runs, evaluations and the embed command), with unreadable files skipped,
+counted in one line and listed with their reasons.
 
 The cache lives in `data.cache_dir` (default ~/.cache/hcsc_jax/
 image_folders), keyed by the folder, the decode size and every file's path,
-size and mtime, so a changed folder is never served stale pixels.
+size and mtime, so a changed folder is never served stale pixels. It is
+written row by row into a memory-mapped file, so building it never holds
+the folder in memory.
+
+Which input path trains on it (`data.folder_input`): "memory" reads the
+cache into memory and places it on the devices (batches made inside the
+step); "stream" leaves it on disk and gathers each batch on the host
+(`file_rows`, `streamed`); "auto" picks memory when the decoded images fit
+`data.memory_budget_gb`, and logs the choice.
 """
 
 from __future__ import annotations
@@ -16,17 +23,22 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 
 from absl import logging
 import numpy as np
 import tqdm
 
+from hcsc_jax.data import file_rows
 from hcsc_jax.data import folder_index
 from hcsc_jax.data import image_files
 from hcsc_jax.errors import ConfigError
 
 DEFAULT_CACHE = os.path.join("~", ".cache", "hcsc_jax", "image_folders")
 SKIPPED_FILE = "skipped_files.tsv"
+FOLDER_INPUTS = ("auto", "memory", "stream")
+_BLOCK = 2048  # files decoded per batch of work handed to the threads
+_CACHE_FORMAT = 2  # one row per indexed file; skipped files' rows stay zero
 
 
 @dataclasses.dataclass
@@ -46,8 +58,8 @@ def preload_size(data_config) -> int:
 
 def _cache_key(index: folder_index.FolderIndex, size: int) -> str:
   digest = hashlib.sha256()
-  digest.update(json.dumps([index.root, size, index.files, index.sizes,
-                            index.mtimes]).encode())
+  digest.update(json.dumps([_CACHE_FORMAT, index.root, size, index.files,
+                            index.sizes, index.mtimes]).encode())
   return digest.hexdigest()[:20]
 
 
@@ -59,26 +71,41 @@ def _decode_one(args):
     return None, str(e)
 
 
+def decode_into(paths: list[str], out: np.ndarray, workers: int = 0,
+                description: str = "decoding"
+                ) -> tuple[list[int], list[tuple[str, str]]]:
+  """Decodes `paths[i]` into `out[i]` (uint8 [N, S, S, 3], e.g. a memory
+  map) in parallel threads with a progress bar; returns (positions of
+  the readable files, skipped (path, why)). Threads, not processes: PIL
+  decodes and resizes without the GIL (as fast as two processes on 2
+  cores), and nothing is forked from this multithreaded JAX process."""
+  size = out.shape[1]
+  ok, skipped = [], []
+  workers = workers or min(32, os.cpu_count() or 1)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool, tqdm.tqdm(
+      total=len(paths), desc=description, mininterval=1.0,
+      leave=False) as progress:
+    for start in range(0, len(paths), _BLOCK):  # bounded work in flight
+      block = paths[start:start + _BLOCK]
+      results = pool.map(_decode_one, [(p, size) for p in block])
+      for i, (image, problem) in enumerate(results, start):
+        if problem is None:
+          out[i] = image
+          ok.append(i)
+        else:
+          skipped.append((paths[i], problem))
+      progress.update(len(block))
+  return ok, skipped
+
+
 def decode_files(paths: list[str], size: int, workers: int = 0,
                  description: str = "decoding"
                  ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
   """(images of the readable files, their positions in `paths`, skipped
-  (path, why)), decoded in parallel processes with a progress bar."""
+  (path, why)), decoded in memory (a few files, e.g. to embed)."""
   images = np.zeros((len(paths), size, size, 3), np.uint8)
-  ok = np.zeros(len(paths), bool)
-  skipped = []
-  workers = workers or min(32, os.cpu_count() or 1)
-  with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-    results = pool.map(_decode_one, [(p, size) for p in paths], chunksize=64)
-    for i, (image, problem) in enumerate(tqdm.tqdm(
-        results, total=len(paths), desc=description, mininterval=1.0,
-        leave=False)):
-      if problem is None:
-        images[i] = image
-        ok[i] = True
-      else:
-        skipped.append((paths[i], problem))
-  return images[ok], np.flatnonzero(ok).tolist(), skipped
+  ok, skipped = decode_into(paths, images, workers, description)
+  return images[ok], ok, skipped
 
 
 def _kept(index: folder_index.FolderIndex, rows: list[int]
@@ -91,8 +118,61 @@ def _kept(index: folder_index.FolderIndex, rows: list[int]
       index.holdout_source)
 
 
-def load(data_config) -> tuple[np.ndarray, LoadedFolder]:
-  """(uint8 [N, S, S, 3] images of the usable files, what was kept)."""
+def _build_cache(index, size: int, images_path: str, record_path: str,
+                 workers: int) -> dict:
+  """Decodes every indexed file into the cache file (a memory map written
+  beside its final name and renamed, so a killed build leaves nothing that
+  looks finished); returns the cache's record."""
+  partial = f"{images_path}.partial{os.getpid()}.npy"
+  out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8,
+                                  shape=(len(index.files), size, size, 3))
+  started = time.time()
+  rows, skipped = decode_into(
+      [os.path.join(index.root, p) for p in index.files], out, workers,
+      f"decoding {index.root}")
+  out.flush()
+  del out
+  os.replace(partial, images_path)
+  record = {"root": index.root, "size": size, "rows": rows,
+            "skipped": [(os.path.relpath(p, index.root), why)
+                        for p, why in skipped]}
+  with open(record_path + ".tmp", "w") as f:
+    json.dump(record, f)
+  os.replace(record_path + ".tmp", record_path)
+  logging.info("image folder %s: decoded %d images at %d px into %s in "
+               "%.1f s", index.root, len(rows), size, images_path,
+               time.time() - started)
+  return record
+
+
+def input_path(data_config, num_images: int, size: int) -> str:
+  """"memory" or "stream": data.folder_input, or with "auto" whichever the
+  decoded images' size against data.memory_budget_gb calls for (logged)."""
+  choice = data_config.folder_input
+  if choice not in FOLDER_INPUTS:
+    raise ConfigError(f"data.folder_input={choice!r}; choose one of "
+                      f"{list(FOLDER_INPUTS)}.")
+  gigabytes = num_images * size * size * 3 / 1e9
+  budget = float(data_config.memory_budget_gb)
+  if choice == "auto":
+    choice = "memory" if gigabytes <= budget else "stream"
+    why = (f"{'within' if choice == 'memory' else 'over'} "
+           f"data.memory_budget_gb={budget:g}")
+  else:
+    why = f"data.folder_input={choice}"
+  where = ("held in memory and on the devices, batches made in the step"
+           if choice == "memory" else
+           "streamed from the memory-mapped cache on disk, batches gathered "
+           "on the host")
+  logging.info("image folder: %d images at %d px = %.2f GB, %s: %s.",
+               num_images, size, gigabytes, why, where)
+  return choice
+
+
+def load(data_config):
+  """(uint8 [N, S, S, 3] images of the usable files, what was kept): a
+  NumPy array on the memory path, a `file_rows.FileRows` on the stream
+  path."""
   index = folder_index.scan(data_config.folder, data_config.labels,
                             data_config.holdout_fraction,
                             data_config.holdout_seed)
@@ -104,25 +184,13 @@ def load(data_config) -> tuple[np.ndarray, LoadedFolder]:
   if os.path.exists(images_path) and os.path.exists(record_path):
     with open(record_path) as f:
       record = json.load(f)
-    images = np.load(images_path, mmap_mode="r")
-    rows, skipped = record["rows"], [tuple(s) for s in record["skipped"]]
     logging.info("image folder %s: %d images from the cache %s",
-                 index.root, len(rows), images_path)
+                 index.root, len(record["rows"]), images_path)
   else:
-    images, rows, skipped = decode_files(
-        [os.path.join(index.root, p) for p in index.files], size,
-        data_config.threads, f"decoding {index.root}")
-    skipped = [(os.path.relpath(p, index.root), why) for p, why in skipped]
     os.makedirs(cache_dir, exist_ok=True)
-    tmp = f"{images_path}.tmp{os.getpid()}.npy"
-    np.save(tmp, images)
-    os.replace(tmp, images_path)
-    with open(record_path + ".tmp", "w") as f:
-      json.dump({"root": index.root, "size": size, "rows": rows,
-                 "skipped": skipped}, f)
-    os.replace(record_path + ".tmp", record_path)
-    logging.info("image folder %s: decoded %d images at %d px into %s",
-                 index.root, len(rows), size, images_path)
+    record = _build_cache(index, size, images_path, record_path,
+                          data_config.threads)
+  rows, skipped = record["rows"], [tuple(s) for s in record["skipped"]]
   if not rows:
     raise ConfigError(
         f"data.folder={index.root}: none of its {len(index.files)} image "
@@ -133,8 +201,10 @@ def load(data_config) -> tuple[np.ndarray, LoadedFolder]:
         "(listed with the reason in <workdir>/%s); first: %s (%s).",
         index.root, len(skipped), len(index.files), SKIPPED_FILE,
         skipped[0][0], skipped[0][1])
-  return np.asarray(images), LoadedFolder(_kept(index, rows), skipped,
-                                          images_path)
+  stored = file_rows.FileRows(np.load(images_path, mmap_mode="r"), rows)
+  if input_path(data_config, len(rows), size) == "memory":
+    stored = stored[:]
+  return stored, LoadedFolder(_kept(index, rows), skipped, images_path)
 
 
 def write_workdir_records(loaded: LoadedFolder, workdir: str,

@@ -29,6 +29,8 @@ from hcsc_jax.data import device_crop
 from hcsc_jax.data import device_views
 from hcsc_jax.data import fashion_mnist_files
 from hcsc_jax.data import specs
+from hcsc_jax.data import streamed
+from hcsc_jax.data.file_rows import FileRows
 from hcsc_jax.data.specs import AugmentSpec, ViewSpec
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.runtime import sharding
@@ -40,7 +42,7 @@ _VIEWS_TAG = 0x76696577   # "view"
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-  images: np.ndarray   # [N, H, W, C] uint8
+  images: np.ndarray   # [N, H, W, C] uint8 (a FileRows: stays on disk)
   labels: np.ndarray   # [N] int32
 
 
@@ -64,7 +66,9 @@ def _image_folder(data_config):
   for name in ("train", "test"):
     rows = index.split_rows(name)
     if rows.size:
-      splits[name] = Split(images[rows], index.labels[rows])
+      part = (images.subset(rows) if isinstance(images, FileRows)
+              else images[rows])
+      splits[name] = Split(part, index.labels[rows])
   return splits, index.class_names, loaded
 
 
@@ -123,6 +127,10 @@ class InMemoryDataset:
                             std=tuple(data_config.std))
     self._on_device: dict[tuple, dict[str, Array]] = {}
 
+  def streamed(self, split: str) -> bool:
+    """Whether `split` stays on disk (the stream path of big folders)."""
+    return isinstance(self.splits[split].images, FileRows)
+
   def has_split(self, split: str) -> bool:
     return split in self.splits
 
@@ -149,6 +157,11 @@ class InMemoryDataset:
                    ) -> tuple[int, Iterator[dict[str, Array]]]:
     """(count, iterator) of eval-transformed batches on the devices:
     'image', 'label', 'index', 'mask' (0 on the padding of the last)."""
+    if self.streamed(split):
+      return streamed.eval_batches(
+          self.splits[split].images, self.splits[split].labels, global_batch,
+          mesh, self.data_config.eval_resize, self.data_config.image_size,
+          self.spec)
     arrays = self.device_arrays(split, mesh)
     total = self.num_examples(split)
     count = math.ceil(total / global_batch)
@@ -159,12 +172,29 @@ class InMemoryDataset:
     return count, (make(arrays, np.int32(i * global_batch))
                    for i in range(count))
 
-  def pretrain_input(self, spec: specs.PretrainInputSpec, mesh
-                     ) -> "DeviceInput":
-    return DeviceInput(
-        self.device_arrays(self.data_config.train_split, mesh), None,
-        spec.batch_size, spec.seed, spec.view_specs, spec.augment, mesh,
-        spec.max_steps_per_epoch, with_labels=False)
+  def _order_arrays(self, split: str, mesh) -> dict:
+    """What DeviceInput reads: the split on the devices, or, when it
+    stays on disk, only its labels (the order is all it is used for)."""
+    if not self.streamed(split):
+      return self.device_arrays(split, mesh)
+    return {"labels": self.splits[split].labels}
+
+  def _input(self, split: str, order_source: "DeviceInput",
+             views, spec, mesh, with_labels: bool):
+    if not self.streamed(split):
+      return order_source
+    return streamed.StreamedInput(
+        order_source, self.splits[split].images, self.splits[split].labels,
+        views, spec, mesh, with_labels)
+
+  def pretrain_input(self, spec: specs.PretrainInputSpec, mesh):
+    split = self.data_config.train_split
+    source = DeviceInput(
+        self._order_arrays(split, mesh), None, spec.batch_size, spec.seed,
+        spec.view_specs, spec.augment, mesh, spec.max_steps_per_epoch,
+        with_labels=False)
+    return self._input(split, source, spec.view_specs, spec.augment, mesh,
+                       with_labels=False)
 
   def classifier_input(self, data_config, batch_size: int, seed: int,
                        scale, flip_prob: float, subset, mesh
@@ -172,11 +202,11 @@ class InMemoryDataset:
     spec = AugmentSpec(jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0,
                        flip_prob=flip_prob, mean=tuple(data_config.mean),
                        std=tuple(data_config.std))
-    return DeviceInput(
-        self.device_arrays(data_config.train_split, mesh), subset,
-        batch_size, seed, {"image": ViewSpec(data_config.image_size,
-                                             tuple(scale))},
-        spec, mesh, None, with_labels=True)
+    views = {"image": ViewSpec(data_config.image_size, tuple(scale))}
+    split = data_config.train_split
+    source = DeviceInput(self._order_arrays(split, mesh), subset, batch_size,
+                         seed, views, spec, mesh, None, with_labels=True)
+    return self._input(split, source, views, spec, mesh, with_labels=True)
 
 
 @functools.lru_cache(maxsize=None)

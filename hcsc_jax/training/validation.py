@@ -111,6 +111,13 @@ def config_problems(config, num_examples: int | None = None,
   elif pipeline == "device" and data.name not in in_memory.LOADERS:
     add(f"data.pipeline='device' holds {sorted(in_memory.LOADERS)} in "
         f"memory; data.name={data.name!r} needs data.pipeline='tfdata'.")
+  if data.name == "image_folder":
+    from hcsc_jax.data import image_folder  # pylint: disable=g-import-not-at-top
+    if data.get("folder_input", "auto") not in image_folder.FOLDER_INPUTS:
+      add(f"data.folder_input={data.folder_input!r}; choose one of "
+          f"{list(image_folder.FOLDER_INPUTS)}.")
+    if float(data.get("memory_budget_gb", 0.0)) < 0:
+      add(f"data.memory_budget_gb={data.memory_budget_gb} must be >= 0.")
   if data.eval_resize < data.image_size:
     add(f"data.eval_resize={data.eval_resize} is smaller than "
         f"data.image_size={data.image_size}: the eval transform resizes the "

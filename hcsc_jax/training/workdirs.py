@@ -84,7 +84,8 @@ RESUMABLE_FIELDS = ("log_every", "checkpoint_every", "keep_checkpoints",
                     "embed_batch_size", "skip_nonfinite_steps",
                     "lock_timeout_s", "reset_from", "knn.", "kmeans.backend",
                     "data.data_dir", "data.manual_dir", "data.threads",
-                    "data.device_prefetch", "data.cache", "data.cache_dir")
+                    "data.device_prefetch", "data.cache", "data.cache_dir",
+                    "data.folder_input", "data.memory_budget_gb")
 CONFIG_HISTORY = workdir_layout.CONFIG_HISTORY
 
 
