@@ -27,6 +27,20 @@ file. Needs neither TensorFlow nor faiss.
               pairs/s,
               pairs per CPU-second, host cores per H100; and the eval
               pipeline's images per CPU-second (needs TensorFlow).
+  folder      an image folder (--folder, or --folder_images photo-like
+              JPEGs of --photo_size generated into --input_dir): the
+              decode cache's build (images/s, images per CPU-second, at
+              the folder config's preload size) and the stream path's
+              host side (batches gathered from the cache file and copied
+              to the devices): pairs/s and pairs per CPU-second. The
+              memory path has no host side: its batches are made in the
+              step.
+  browser     the hierarchy browser (index.html) of --browser_images
+              synthetic images in three levels (cluster counts as derived
+              for a folder of that size) in headless Chromium (Debian's
+              chromium + chromium-driver, selenium): ms to load the page,
+              open a top-level cluster, reach the images of a finest
+              cluster, go back to the top, and find a file by name.
   paths       a real config's (--config, default the Fashion-MNIST demo)
               train-phase steps/s, hierarchy active, three ways in one
               process: fed by tf.data (`paths_tfdata`, needs TensorFlow and
@@ -321,6 +335,137 @@ def bench_input(args) -> dict[str, float]:
   return results
 
 
+def _photo_folder(args) -> str:
+  """--folder, or a folder of photo-like JPEGs generated once."""
+  from hcsc_jax.data import synthetic_imagenet  # pylint: disable=g-import-not-at-top
+  if args.folder:
+    return os.path.abspath(args.folder)
+  width, height = (int(v) for v in args.photo_size.split("x"))
+  root = os.path.join(os.path.abspath(args.input_dir),
+                      f"folder_{args.photo_size}_{args.folder_images}")
+  if not os.path.exists(os.path.join(root, "done")):
+    rng = np.random.default_rng(0)
+    os.makedirs(root, exist_ok=True)
+    for i in range(args.folder_images):
+      with open(os.path.join(root, f"photo_{i:05d}.jpg"), "wb") as f:
+        f.write(synthetic_imagenet.encode(synthetic_imagenet.photo_like(
+            rng, height, width)))
+    open(os.path.join(root, "done"), "w").close()
+  return root
+
+
+def _cpu_seconds() -> float:
+  import resource  # pylint: disable=g-import-not-at-top
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def bench_folder(args) -> dict[str, float]:
+  """Decode-cache build and stream-path gathering of an image folder."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import in_memory  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
+  root = _photo_folder(args)
+  config = _load_config(args.folder_config)
+  config.data.folder = root
+  config.data.folder_input = "stream"
+  config.batch_size = args.batch
+  with tempfile.TemporaryDirectory() as cache:
+    config.data.cache_dir = cache
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    dataset = in_memory.InMemoryDataset(config.data)
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    images = len(dataset.folder.index.files) + len(dataset.folder.skipped)
+    results = {"folder_cache_s": wall, "folder_cache_images_per_s":
+                   images / wall,
+               "folder_cache_images_per_cpu_s": images / cpu}
+    mesh = sharding.make_mesh()
+    data = dataset.pretrain_input(specs.pretrain_spec(config), mesh)
+    steps = min(args.input_batches, data.steps_per_epoch)
+    stream = data.step_inputs(0, 0, steps)
+    jax.block_until_ready(next(stream))
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    for inputs in stream:
+      jax.block_until_ready(inputs)
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    pairs = (steps - 1) * config.batch_size
+    results.update(folder_stream_pairs_per_s=pairs / wall,
+                   folder_stream_pairs_per_cpu_s=pairs / cpu)
+  return results
+
+
+def bench_browser(args) -> dict[str, float]:
+  """Responsiveness of the hierarchy browser at --browser_images images."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import folder_defaults  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.viz import hierarchy_browser  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.viz import hierarchy_files  # pylint: disable=g-import-not-at-top
+  n, rng = args.browser_images, np.random.default_rng(0)
+  counts = folder_defaults.cluster_counts(n)
+  assignments = [rng.integers(0, counts[0], n)]
+  parents = []
+  for below, above in zip(counts, counts[1:]):
+    parents.append(rng.integers(0, above, below))
+    assignments.append(parents[-1][assignments[-1]])
+  paths = [f"class_{i % 10}/photo_{i:07d}.jpg" for i in range(n)]
+  tree = hierarchy_files.ImageHierarchy(
+      paths, [f"class_{i % 10}" for i in range(n)], assignments,
+      [rng.random(n).astype(np.float32) for _ in counts], parents,
+      tuple(f"class_{k}" for k in range(10)))
+  results = {}
+  with tempfile.TemporaryDirectory() as out:
+    start = time.perf_counter()
+    hierarchy_files.write_sprites(
+        rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8),
+        os.path.join(out, "thumbs"))
+    record = hierarchy_files.tree_record(tree)
+    page = os.path.join(out, "index.html")
+    with open(page, "w", encoding="utf-8") as f:
+      f.write(hierarchy_browser.page(record, paths, tree.labels,
+                                     tree.assignments, "benchmark"))
+    results["browser_write_s"] = time.perf_counter() - start
+    results["browser_page_mb"] = os.path.getsize(page) / 1e6
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage"):
+      options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=webdriver.
+                               ChromeService(shutil.which("chromedriver")))
+
+    def timed(name, action):
+      start = time.perf_counter()
+      found = action()
+      results[name] = (time.perf_counter() - start) * 1e3
+      return found
+    try:
+      top = timed("browser_load_ms", lambda: (
+          browser.get("file://" + page),
+          browser.find_elements(By.CSS_SELECTOR, ".card"))[1])
+      timed("browser_open_cluster_ms", lambda: (
+          top[0].click(), browser.find_elements(By.CSS_SELECTOR, ".card")))
+      while browser.find_elements(By.CSS_SELECTOR, ".card"):
+        browser.find_elements(By.CSS_SELECTOR, ".card")[0].click()
+      members = browser.find_elements(By.CSS_SELECTOR, ".member")
+      results["browser_members_shown"] = float(len(members))
+      timed("browser_back_to_top_ms", lambda: (
+          browser.find_element(By.LINK_TEXT, "top level").click(),
+          browser.find_elements(By.CSS_SELECTOR, ".card")))
+      browser.find_element(By.ID, "search").send_keys(
+          f"photo_{n - 1:07d}")
+      hits = timed("browser_search_ms", lambda: (
+          browser.find_element(By.ID, "go").click(),
+          browser.find_elements(By.CSS_SELECTOR, "#results li"))[1])
+      if not members or len(hits) != 1:
+        raise RuntimeError(f"the browser showed {len(members)} members and "
+                           f"{len(hits)} search results")
+    finally:
+      browser.quit()
+  return results
+
+
 def _load_config(path: str):
   import importlib.util  # pylint: disable=g-import-not-at-top
   name, _, variant = path.partition(":")
@@ -410,10 +555,18 @@ UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "input_cores_per_h100": "host cores", "eval_images_per_s": "images/s",
          "eval_images_per_cpu_s": "images per CPU-second",
          "input_mean_kb_per_file": "KB", "paths_tfdata": "steps/s",
-         "paths_device": "steps/s", "paths_synthetic": "steps/s"}
+         "paths_device": "steps/s", "paths_synthetic": "steps/s",
+         "folder_cache_images_per_s": "images/s",
+         "folder_cache_images_per_cpu_s": "images per CPU-second",
+         "folder_stream_pairs_per_s": "pairs/s",
+         "folder_stream_pairs_per_cpu_s": "pairs per CPU-second",
+         "browser_page_mb": "MB", "browser_load_ms": "ms",
+         "browser_open_cluster_ms": "ms", "browser_back_to_top_ms": "ms",
+         "browser_search_ms": "ms", "browser_members_shown": "images"}
 BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step,
               "cluster": bench_cluster, "input": bench_input,
-              "paths": bench_paths}
+              "paths": bench_paths, "folder": bench_folder,
+              "browser": bench_browser}
 
 
 def main(argv=None) -> None:
@@ -456,6 +609,18 @@ def main(argv=None) -> None:
   parser.add_argument("--input_config", default="configs/hcsc_r50_imagenet.py",
                       help="config whose data/augment blocks the input part "
                       "uses")
+  parser.add_argument("--folder", default=None,
+                      help="folder part: a folder of images (default: "
+                      "generated photo-like JPEGs)")
+  parser.add_argument("--folder_images", type=int, default=400,
+                      help="folder part: JPEGs to generate")
+  parser.add_argument("--photo_size", default="1600x1200",
+                      help="folder part: generated JPEGs' WIDTHxHEIGHT")
+  parser.add_argument("--folder_config", default="configs/image_folder.py",
+                      help="folder part: config file[:variant] (preload "
+                      "size, views)")
+  parser.add_argument("--browser_images", type=int, default=100_000,
+                      help="browser part: images in the hierarchy")
   parser.add_argument("--config", default="configs/fashion_mnist.py",
                       help="config file[:variant] of the paths part")
   parser.add_argument("--paths", default="tfdata,device",

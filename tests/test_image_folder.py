@@ -367,3 +367,19 @@ def test_a_stopped_folder_run_resumes_bitwise(folder, folder_run, tmp_path,
         run.state.batch_stats, run.state.hierarchy)))
   for got, want in zip(leaves(workdir), leaves(folder_run)):
     np.testing.assert_array_equal(got, want)
+
+
+def test_the_folder_and_browser_benchmarks_report_what_ran(folder, tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  from hcsc_jax import benchmark  # pylint: disable=g-import-not-at-top
+  output = tmp_path / "bench.json"
+  benchmark.main(["--parts=folder,browser", f"--folder={folder}",
+                  "--folder_config=configs/image_folder.py:smoke",
+                  "--batch=8", "--input_batches=4", "--browser_images=600",
+                  f"--output={output}"])
+  results = json.loads(output.read_text())["results"]
+  for name in ("folder_cache_images_per_cpu_s", "folder_stream_pairs_per_s",
+               "folder_stream_pairs_per_cpu_s", "browser_load_ms",
+               "browser_search_ms"):
+    assert results[name] > 0, name
+  assert results["browser_members_shown"] >= 1
