@@ -147,6 +147,40 @@ def test_the_input_path_follows_the_memory_budget(folder, tmp_path):
                               {"data.folder_input": "disk"}).data)
 
 
+def test_both_input_paths_make_the_same_batches(folder, tmp_path):
+  """Pre-training views, classifier views of a label subset and eval
+  batches: the stream path (gathered on the host) equals the memory path
+  (gathered in the step) exactly."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import in_memory  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import specs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
+  mesh = sharding.make_mesh()
+  made = {}
+  for path in ("memory", "stream"):
+    config = _config(folder, str(tmp_path / "cache"),
+                     {"data.folder_input": path})
+    dataset = in_memory.InMemoryDataset(config.data)
+    inputs = [dataset.pretrain_input(specs.pretrain_spec(config), mesh),
+              dataset.classifier_input(config.data, 8, 3, (0.2, 1.0), 0.5,
+                                       np.arange(0, 48, 2), mesh)]
+    out = []
+    for data in inputs:
+      make = jax.jit(data.batch)
+      first = data.steps_per_epoch + 1  # epoch 1, from its second step
+      for k, step_input in enumerate(data.step_inputs(1, 1, 2)):
+        out.append(jax.device_get(make(step_input, jnp.int32(first + k))))
+    out.extend(jax.device_get(b) for b in dataset.eval_batches(
+        "train", 16, mesh)[1])
+    made[path] = out
+  assert len(made["stream"]) == len(made["memory"]) > 4
+  for got, want in zip(made["stream"], made["memory"]):
+    assert sorted(got) == sorted(want)
+    for key in want:
+      np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
 def test_derived_cluster_counts_decrease_below_the_image_count():
   for n in (5, 60, 1000, 60000):
     counts = folder_defaults.cluster_counts(n)
