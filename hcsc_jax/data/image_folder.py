@@ -22,6 +22,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import time
 
@@ -64,38 +65,55 @@ def _cache_key(index: folder_index.FolderIndex, size: int) -> str:
 
 
 def _decode_one(args):
+  """(image or None, why not or None, CPU seconds this worker spent)."""
   path, size = args
+  started = time.process_time()
   try:
-    return image_files.decode(path, size), None
+    image, problem = image_files.decode(path, size), None
   except image_files.Unreadable as e:
-    return None, str(e)
+    image, problem = None, str(e)
+  return image, problem, time.process_time() - started
+
+
+@dataclasses.dataclass
+class Decoded:
+  """What `decode_into` did: positions of the readable files, the skipped
+  (path, why), and the CPU seconds the workers spent decoding."""
+  ok: list[int]
+  skipped: list[tuple[str, str]]
+  cpu_s: float
 
 
 def decode_into(paths: list[str], out: np.ndarray, workers: int = 0,
-                description: str = "decoding"
-                ) -> tuple[list[int], list[tuple[str, str]]]:
+                description: str = "decoding") -> Decoded:
   """Decodes `paths[i]` into `out[i]` (uint8 [N, S, S, 3], e.g. a memory
-  map) in parallel threads with a progress bar; returns (positions of
-  the readable files, skipped (path, why)). Threads, not processes: PIL
-  decodes and resizes without the GIL (as fast as two processes on 2
-  cores), and nothing is forked from this multithreaded JAX process."""
+  map) in parallel worker processes with a progress bar.
+
+  Processes, because PIL's per-image Python work holds the GIL (two
+  threads decode small PNGs slower than one); started by a fork server,
+  never forked from this multithreaded JAX process, so a script that
+  calls this needs the usual `if __name__ == "__main__":` guard."""
   size = out.shape[1]
-  ok, skipped = [], []
+  ok, skipped, cpu_s = [], [], 0.0
   workers = workers or min(32, os.cpu_count() or 1)
-  with concurrent.futures.ThreadPoolExecutor(workers) as pool, tqdm.tqdm(
-      total=len(paths), desc=description, mininterval=1.0,
-      leave=False) as progress:
+  context = multiprocessing.get_context("forkserver")
+  with concurrent.futures.ProcessPoolExecutor(
+      workers, mp_context=context) as pool, tqdm.tqdm(
+          total=len(paths), desc=description, mininterval=1.0,
+          leave=False) as progress:
     for start in range(0, len(paths), _BLOCK):  # bounded work in flight
       block = paths[start:start + _BLOCK]
-      results = pool.map(_decode_one, [(p, size) for p in block])
-      for i, (image, problem) in enumerate(results, start):
+      results = pool.map(_decode_one, [(p, size) for p in block],
+                         chunksize=32)
+      for i, (image, problem, seconds) in enumerate(results, start):
+        cpu_s += seconds
         if problem is None:
           out[i] = image
           ok.append(i)
         else:
           skipped.append((paths[i], problem))
       progress.update(len(block))
-  return ok, skipped
+  return Decoded(ok, skipped, cpu_s)
 
 
 def decode_files(paths: list[str], size: int, workers: int = 0,
@@ -104,8 +122,8 @@ def decode_files(paths: list[str], size: int, workers: int = 0,
   """(images of the readable files, their positions in `paths`, skipped
   (path, why)), decoded in memory (a few files, e.g. to embed)."""
   images = np.zeros((len(paths), size, size, 3), np.uint8)
-  ok, skipped = decode_into(paths, images, workers, description)
-  return images[ok], ok, skipped
+  decoded = decode_into(paths, images, workers, description)
+  return images[decoded.ok], decoded.ok, decoded.skipped
 
 
 def _kept(index: folder_index.FolderIndex, rows: list[int]
@@ -127,21 +145,23 @@ def _build_cache(index, size: int, images_path: str, record_path: str,
   out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8,
                                   shape=(len(index.files), size, size, 3))
   started = time.time()
-  rows, skipped = decode_into(
+  decoded = decode_into(
       [os.path.join(index.root, p) for p in index.files], out, workers,
       f"decoding {index.root}")
   out.flush()
   del out
   os.replace(partial, images_path)
-  record = {"root": index.root, "size": size, "rows": rows,
+  record = {"root": index.root, "size": size, "rows": decoded.ok,
             "skipped": [(os.path.relpath(p, index.root), why)
-                        for p, why in skipped]}
+                        for p, why in decoded.skipped],
+            "decode_s": time.time() - started, "decode_cpu_s": decoded.cpu_s}
   with open(record_path + ".tmp", "w") as f:
     json.dump(record, f)
   os.replace(record_path + ".tmp", record_path)
   logging.info("image folder %s: decoded %d images at %d px into %s in "
-               "%.1f s", index.root, len(rows), size, images_path,
-               time.time() - started)
+               "%.1f s (%.1f CPU-s in the workers)", index.root,
+               len(decoded.ok), size, images_path, record["decode_s"],
+               decoded.cpu_s)
   return record
 
 
