@@ -64,6 +64,8 @@ def get_config(arg=None):
       mean=IMAGENET_MEAN, std=IMAGENET_STD, cache=False,
       shuffle_buffer=50_000, threads=0,
       preload_size=0,      # image folders, embed: stored size (0: eval_resize)
+      folder_input="auto",  # image folders: "memory" | "stream" | "auto":
+      memory_budget_gb=4.0,  # memory when the decoded images fit this
       device_prefetch=2,   # batches copied to the devices ahead of use
       num_shards=config_dict.placeholder(int)))  # default: one per process
   c.augment = ml_collections.ConfigDict(dict(

@@ -113,10 +113,10 @@ def config_problems(config, num_examples: int | None = None,
         f"memory; data.name={data.name!r} needs data.pipeline='tfdata'.")
   if data.name == "image_folder":
     from hcsc_jax.data import image_folder  # pylint: disable=g-import-not-at-top
-    if data.get("folder_input", "auto") not in image_folder.FOLDER_INPUTS:
+    if data.folder_input not in image_folder.FOLDER_INPUTS:
       add(f"data.folder_input={data.folder_input!r}; choose one of "
           f"{list(image_folder.FOLDER_INPUTS)}.")
-    if float(data.get("memory_budget_gb", 0.0)) < 0:
+    if float(data.memory_budget_gb) < 0:
       add(f"data.memory_budget_gb={data.memory_budget_gb} must be >= 0.")
   if data.eval_resize < data.image_size:
     add(f"data.eval_resize={data.eval_resize} is smaller than "

@@ -217,6 +217,8 @@ ADDED_FIELDS = {
     "data.device_prefetch": 2,
     "data.threads": 0,
     "data.preload_size": 0,
+    "data.folder_input": "auto",
+    "data.memory_budget_gb": 4.0,
     "knn.label_fractions": (),
     "knn.pixel_baseline": False,
 }
