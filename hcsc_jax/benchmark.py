@@ -42,6 +42,12 @@ file. Needs neither TensorFlow nor faiss.
               chromium + chromium-driver, selenium): ms to load the page,
               open a top-level cluster, reach the images of a finest
               cluster, go back to the top, and find a file by name.
+  torch_step  the demo's step written in PyTorch as the original code runs
+              it (`hcsc_jax.torch_step`, needs torch and torchvision), at
+              --step_config's sizes (default the demo): `torch_step` on
+              fixed float views (pairs/s), `torch_fed` fed by a DataLoader
+              of --torch_workers processes making torchvision MoCo v2
+              views of Debian's Fashion-MNIST, as the original trains.
   paths       a real config's (--config, default the Fashion-MNIST demo)
               train-phase steps/s, hierarchy active, three ways in one
               process: fed by tf.data (`paths_tfdata`, needs TensorFlow and
@@ -215,6 +221,29 @@ def bench_step(args) -> dict[str, float]:
     results[f"step_fed_{name}"] = count * args.batch / (
         time.perf_counter() - start)
   return results
+
+
+def bench_torch_step(args) -> dict[str, float]:
+  """The PyTorch yardstick (`hcsc_jax.torch_step`) at the Fashion-MNIST demo
+  config's sizes, fed from Debian's Fashion-MNIST files."""
+  from hcsc_jax import torch_step  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
+  config = _load_config(args.step_config or "configs/fashion_mnist.py")
+  if config.arch != "resnet18" or not config.small_stem:
+    raise ValueError("torch_step: the yardstick is the small-stem ResNet-18 "
+                     f"of the Fashion-MNIST demo; the config has arch="
+                     f"{config.arch!r}, small_stem={config.small_stem}.")
+  directory = fashion_mnist_files.source_dir(args.manual_dir)
+  fashion_mnist_files.check_source_dir(directory)
+  images, _ = fashion_mnist_files.read_split(directory, "train")
+  return torch_step.benchmark(
+      width=config.width, embed_dim=config.embed_dim,
+      batch=config.batch_size, image_size=config.data.image_size,
+      queue_size=config.queue_size, clusters=tuple(config.num_clusters),
+      group=config.bn_group_size, steps=args.steps, warmup=args.warmup,
+      images=images.reshape(images.shape[:3]),
+      scale=tuple(config.augment.scale), mean=tuple(config.data.mean),
+      std=tuple(config.data.std), workers=args.torch_workers)
 
 
 def bench_cluster(args) -> dict[str, float]:
@@ -566,11 +595,13 @@ UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "folder_stream_pairs_per_cpu_s": "pairs per CPU-second",
          "browser_page_mb": "MB", "browser_load_ms": "ms",
          "browser_open_cluster_ms": "ms", "browser_back_to_top_ms": "ms",
-         "browser_search_ms": "ms", "browser_members_shown": "images"}
+         "browser_search_ms": "ms", "browser_members_shown": "images",
+         "torch_step": "pairs/s", "torch_step_ms": "ms/step",
+         "torch_threads": "threads", "torch_fed": "pairs/s"}
 BENCHMARKS = {"hcsc_head": bench_hcsc_head, "step": bench_step,
               "cluster": bench_cluster, "input": bench_input,
               "paths": bench_paths, "folder": bench_folder,
-              "browser": bench_browser}
+              "browser": bench_browser, "torch_step": bench_torch_step}
 
 
 def main(argv=None) -> None:
@@ -638,6 +669,8 @@ def main(argv=None) -> None:
                       "MNIST idx files; default: Debian's location).")
   parser.add_argument("--data_dir", default=None,
                       help="TFDS data_dir of the paths part's tf.data path")
+  parser.add_argument("--torch_workers", type=int, default=2,
+                      help="torch_step: DataLoader worker processes")
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--output", default="benchmark.json")
