@@ -63,6 +63,14 @@ def test_smoke_run_trains_clusters_and_reports(reference_run):
   for key in ("knn_top1@25%", "knn_top1@25%_std", "knn_pixels_top1",
               "knn_pixels_top1@25%"):
     assert 0.0 <= summary[key] <= 1.0, key
+  # Per-draw values, and encoder - pixels paired over the same draws.
+  ours, theirs = (summary[k] for k in ("knn_top1@25%_draws",
+                                       "knn_pixels_top1@25%_draws"))
+  assert len(ours) == len(theirs) == 5
+  np.testing.assert_allclose(summary["knn_top1@25%_minus_pixels"],
+                             np.mean(np.subtract(ours, theirs)), atol=1e-12)
+  np.testing.assert_allclose(summary["knn_top1@25%"], np.mean(ours),
+                             atol=1e-12)
   line = train.final_line(summary)
   assert re.fullmatch(r"final: epochs=2 knn_top1=[01]\.\d{4} "
                       r"knn_top1@25%=[01]\.\d{4} \(raw pixels [01]\.\d{4}\) "

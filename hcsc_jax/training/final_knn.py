@@ -30,24 +30,46 @@ def _protocol(knn_block, fraction: float) -> ml_collections.ConfigDict:
 
 
 def subset_scores(train, test, knn_block, prefix: str = "knn_top1"
-                  ) -> dict[str, float]:
-  """{'knn_top1@1%': mean over draws, 'knn_top1@1%_std': ...}."""
+                  ) -> dict:
+  """{'knn_top1@1%': mean over draws, 'knn_top1@1%_std': ...,
+  'knn_top1@1%_draws': [one value per draw]}."""
   out = {}
   for fraction in tuple(knn_block.label_fractions):
     result = label_scarce.knn_scores(train, test,
                                      _protocol(knn_block, fraction))
     out[f"{prefix}{_tag(fraction)}"] = result["knn_top1"]
     out[f"{prefix}{_tag(fraction)}_std"] = result["knn_top1_std"]
+    out[f"{prefix}{_tag(fraction)}_draws"] = list(result["knn_top1_draws"])
   return out
 
 
-def pixel_baseline(train, test, knn_block) -> dict[str, float]:
-  """The same kNN figures for the raw (normalised) pixels."""
+def pixel_baseline(train, test, knn_block, encoder: dict | None = None
+                   ) -> dict:
+  """The same kNN figures for the raw (normalised) pixels; with the
+  encoder's `subset_scores`, also encoder - pixels paired over the draws
+  ('knn_top1@1%_minus_pixels' and its '_std'): both see the same subsets,
+  so the pairing removes the spread the draws share."""
   out = {"knn_pixels_top1": float(knn.score(train, test,
                                             knn_block)["knn_top1"])}
   out.update(subset_scores(train, test, knn_block,
                            prefix="knn_pixels_top1"))
+  for key, ours in (encoder or {}).items():
+    if not key.endswith("_draws"):
+      continue
+    theirs = out[key.replace("knn_top1", "knn_pixels_top1")]
+    differences = np.subtract(ours, theirs)
+    stem = key[:-len("_draws")] + "_minus_pixels"
+    out[stem] = float(np.mean(differences))
+    out[stem + "_std"] = (float(np.std(differences, ddof=1))
+                          if len(differences) > 1 else 0.0)
   return out
+
+
+def scalars(results: dict) -> dict[str, float]:
+  """The numbers among `results` (per-draw lists are kept in the summary,
+  not logged as metrics)."""
+  return {k: v for k, v in results.items()
+          if isinstance(v, (int, float, np.floating, np.integer))}
 
 
 def final_line(summary: dict) -> str:
@@ -55,7 +77,8 @@ def final_line(summary: dict) -> str:
   parts = [f"final: epochs={summary['epochs']}",
            f"knn_top1={summary.get('knn_top1', float('nan')):.4f}"]
   for key, value in summary.items():
-    if key.startswith("knn_top1@") and not key.endswith("_std"):
+    if key.startswith("knn_top1@") and not key.endswith(
+        ("_std", "_draws", "_minus_pixels")):
       part = f"{key}={value:.4f}"
       pixels = summary.get(key.replace("knn_top1", "knn_pixels_top1"))
       if pixels is not None and np.isfinite(pixels):

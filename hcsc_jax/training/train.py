@@ -267,12 +267,13 @@ class Run:
     results = knn.score(train, test, cfg.knn)
     if not final:
       return results
-    results.update(final_knn.subset_scores(train, test, cfg.knn))
+    subsets = final_knn.subset_scores(train, test, cfg.knn)
+    results.update(subsets)
     if cfg.knn.pixel_baseline:
       pixels = [label_scarce.pixel_features(
           self.dataset, split, cfg.embed_batch_size, self.mesh,
           self._stop_check()) for split in splits]
-      results.update(final_knn.pixel_baseline(*pixels, cfg.knn))
+      results.update(final_knn.pixel_baseline(*pixels, cfg.knn, subsets))
     return results
 
 
@@ -402,7 +403,8 @@ def _train(config, workdir: str, watcher: PreemptionWatcher) -> dict:
     return _preempted(run, Position(config.epochs, 0, False), watcher)
   reporting.save_json(workdir_layout.path(workdir, workdir_layout.SUMMARY),
                       summary)
-  knn_results = {k: v for k, v in summary.items() if k.startswith("knn_")}
+  knn_results = final_knn.scalars(
+      {k: v for k, v in summary.items() if k.startswith("knn_")})
   if knn_results:
     run.writer.write_scalars(int(run.state.step), knn_results)
   run.checkpoints.close()
