@@ -44,26 +44,6 @@ flags.DEFINE_string("baseline", None, "Variant the others are compared "
                     "with (default: mocov2 if studied, else the first).")
 flags.mark_flags_as_required(["config", "workdir"])
 
-DATASETS = {"fashion_mnist_local": "fashion_mnist",
-            "imagenet2012": "imagenet", "image_folder": "image_folder"}
-
-
-def eval_config(protocol: str, run_config, seed: int):
-  """The protocol's eval config for the run's data set, inheriting the
-  run's data settings and kNN neighbour counts."""
-  import importlib  # pylint: disable=g-import-not-at-top
-  dataset = DATASETS.get(run_config.data.name)
-  if dataset is None:
-    raise ValueError(f"no eval configs for data set {run_config.data.name!r};"
-                     f" known: {sorted(DATASETS)}.")
-  module = importlib.import_module(f"configs.eval.{protocol}_{dataset}")
-  cfg = module.get_config()
-  cfg.data = run_config.data
-  cfg.seed = seed
-  cfg.knn.ks = tuple(run_config.knn.ks)  # the run's own kNN neighbour counts
-  return cfg
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -83,7 +63,7 @@ def main(argv):
     table = cli.report_errors(lambda: study_runs.run_study(
         FLAGS.config, FLAGS.workdir, FLAGS.variants,
         list(range(FLAGS.seeds)), FLAGS.protocols, FLAGS.baseline,
-        eval_config, FLAGS.baselines, only))
+        study_runs.eval_config, FLAGS.baselines, only))
   except study_runs.Stopped as stopped:
     word = "interrupted" if stopped.exit_status else "preempted"
     print(f"{word}: the study stopped with its current run checkpointed; "

@@ -22,6 +22,28 @@ METRICS = {"knn": ("knn_top1", "kNN top-1"), "linear": ("top1",
 # Evaluated once per study (not per seed) under every protocol but
 # clustering: what the encoders must beat.
 BASELINES = {"random": "random init", "pixels": "raw pixels"}
+# The eval configs (configs/eval/<protocol>_<name>.py) of each data set.
+EVAL_CONFIG_NAMES = {"fashion_mnist_local": "fashion_mnist",
+                     "imagenet2012": "imagenet",
+                     "image_folder": "image_folder"}
+
+
+def eval_config(protocol: str, run_config, seed: int):
+  """The protocol's eval config for the run's data set, inheriting the
+  run's data settings and kNN neighbour counts; `seed` also seeds the
+  label draws, so both variants of a seed see the same subsets."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  dataset = EVAL_CONFIG_NAMES.get(run_config.data.name)
+  if dataset is None:
+    raise ConfigError(f"no eval configs for data set "
+                      f"{run_config.data.name!r}; known: "
+                      f"{sorted(EVAL_CONFIG_NAMES)}.")
+  module = importlib.import_module(f"configs.eval.{protocol}_{dataset}")
+  cfg = module.get_config()
+  cfg.data = run_config.data
+  cfg.seed = seed
+  cfg.knn.ks = tuple(run_config.knn.ks)  # the run's own kNN neighbour counts
+  return cfg
 
 
 def parse_protocol(spec: str) -> tuple[str, float]:
