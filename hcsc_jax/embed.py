@@ -6,7 +6,7 @@ r"""Embed image files, or a NumPy batch, with a workdir's query encoder
       [--features=backbone|head] [--step=N] [--neighbors=k]
 
 Image files are decoded and prepared exactly as the run's evaluation
-prepares its images (hcsc_jax/file_features.py); beside the features go
+prepares its images (hcsc_jax/embedding/files.py); beside the features go
 <feats>.paths.txt (the row order), <feats>.skipped.tsv (unusable files and
 why) and, with --neighbors, <feats>.neighbors.csv (each image's k nearest
 training images, path and cosine similarity). A .npy input is an NHWC
@@ -41,11 +41,11 @@ flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
 def _embed_array():
-  from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
-  features = interop.embed_images(
-      FLAGS.workdir, interop.load_embed_input(FLAGS.input), FLAGS.features,
-      FLAGS.step, FLAGS.batch_size)
-  path = interop.save_features(features, FLAGS.output)
+  from hcsc_jax.embedding import arrays as embedding_arrays  # pylint: disable=g-import-not-at-top
+  features = embedding_arrays.embed_images(
+      FLAGS.workdir, embedding_arrays.load_embed_input(FLAGS.input),
+      FLAGS.features, FLAGS.step, FLAGS.batch_size)
+  path = embedding_arrays.save_features(features, FLAGS.output)
   return f"wrote {path}: {features.shape}"
 
 
@@ -53,13 +53,13 @@ def _embed_files():
   """Features, then beside them <name>.paths.txt (row order),
   <name>.skipped.tsv and, with --neighbors, <name>.neighbors.csv."""
   import csv  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import file_features  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.embedding import files as file_features  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.embedding import arrays as embedding_arrays  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import output_files  # pylint: disable=g-import-not-at-top
   paths = file_features.input_paths(FLAGS.input)
   features, kept, skipped, run = file_features.embed_files(
       FLAGS.workdir, paths, FLAGS.features, FLAGS.step, FLAGS.batch_size)
-  path = interop.save_features(features, FLAGS.output)
+  path = embedding_arrays.save_features(features, FLAGS.output)
   stem = path[:-len(".npy")]
   with output_files.atomic_path(stem + ".paths.txt") as tmp:
     with open(tmp, "w", encoding="utf-8") as f:

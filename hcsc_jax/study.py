@@ -50,7 +50,7 @@ def main(argv):
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.evals import study_runs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.studies import runs as study_runs  # pylint: disable=g-import-not-at-top
   cli.log_run_progress()
   only = None
   if FLAGS.only:

@@ -31,7 +31,7 @@ flags.mark_flags_as_required(["workdir", "output"])
 
 def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
   """Writes the report; returns the path of report.html."""
-  from hcsc_jax.training import workdirs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top

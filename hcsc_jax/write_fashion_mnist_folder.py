@@ -29,7 +29,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import fashion_mnist_png  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.datasets import fashion_mnist_png  # pylint: disable=g-import-not-at-top
   counts = cli.report_errors(lambda: fashion_mnist_png.write_png_folder(
       FLAGS.manual_dir, FLAGS.output, FLAGS.limit))
   print(f"wrote {FLAGS.output}: " + ", ".join(

@@ -8,12 +8,12 @@ import pkgutil
 
 import numpy as np
 
-from hcsc_jax import clustering
+from hcsc_jax.clustering import hierarchical as clustering
 from hcsc_jax import losses  # pylint: disable=unused-import
 from hcsc_jax import method
 from hcsc_jax import models  # pylint: disable=unused-import
 from hcsc_jax import selection  # pylint: disable=unused-import
-from hcsc_jax.training import step  # pylint: disable=unused-import
+from hcsc_jax.engine import step  # pylint: disable=unused-import
 
 for module in pkgutil.iter_modules(method.__path__):
   importlib.import_module(f"hcsc_jax.method.{module.name}")

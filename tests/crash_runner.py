@@ -35,7 +35,8 @@ def _dies_on(n: int, sig: int, times: int = 1):
 
 
 def _install(event: str, n: int) -> None:
-  from hcsc_jax import clustering, features as features_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.clustering import hierarchical as clustering  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from orbax.checkpoint._src.path import atomicity  # pylint: disable=g-import-not-at-top
   sig = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT}.get(

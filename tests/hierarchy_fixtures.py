@@ -1,7 +1,7 @@
 """Small random hierarchies and embeddings for the math tests."""
 
 
-from hcsc_jax import synthetic
+from hcsc_jax.benchmark import synthetic
 
 
 unit_rows = synthetic.unit_rows

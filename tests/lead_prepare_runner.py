@@ -21,7 +21,7 @@ def main() -> None:
   from hcsc_jax.runtime import distributed  # pylint: disable=g-import-not-at-top
   assert distributed.initialize_from_environment()
   import jax  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.tfdata import pipeline  # pylint: disable=g-import-not-at-top
   from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
   prepare = pipeline._prepare  # pylint: disable=protected-access
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from hcsc_jax import clustering
+from hcsc_jax.clustering import hierarchical as clustering
 from tests import numpy_reference as ref
 
 
@@ -112,24 +112,24 @@ def _blobs(seed=0, n=6000, k=40, dim=32, spread=0.5):
 
 
 def test_jax_backend_objective_within_one_percent_of_faiss():
-  from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.clustering import jax_backend  # pylint: disable=g-import-not-at-top
   for points, k in ((_blobs()[0], 40),
                     (np.random.default_rng(1).normal(size=(3000, 16)).astype(
                         np.float32), 150)):
     _, _, faiss_d = clustering.kmeans(points, k, 0, 20, 3, 1000, 10)
-    _, nearest, jax_d = kmeans_jax.kmeans(points, k, 0, 20, 3, 1000, 10)
+    _, nearest, jax_d = jax_backend.kmeans(points, k, 0, 20, 3, 1000, 10)
     assert jax_d.sum() <= 1.01 * faiss_d.sum(), (jax_d.sum(), faiss_d.sum())
     # distances are those of each point to its assigned centroid
     assert nearest.shape == (points.shape[0],) and nearest.max() < k
 
 
 def test_jax_backend_recovers_planted_clusters():
-  from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.clustering import jax_backend  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(2)
   labels = rng.integers(0, 6, 1200)
   points = (np.eye(6, 16)[labels] + 0.05 * rng.normal(size=(1200, 16))
             ).astype(np.float32)
-  _, nearest, _ = kmeans_jax.kmeans(points, 6, 0, 20, 5, 1000, 10)
+  _, nearest, _ = jax_backend.kmeans(points, 6, 0, 20, 5, 1000, 10)
   # each planted cluster maps to exactly one found cluster and vice versa
   pairs = {(a, b) for a, b in zip(labels, nearest)}
   assert len(pairs) == 6 == len(set(nearest))
@@ -138,11 +138,11 @@ def test_jax_backend_recovers_planted_clusters():
 def test_jax_backend_splits_empty_clusters():
   """10 locations x 20 copies: random initial centroids repeat, so some
   clusters start empty; splitting must still give each location its own."""
-  from hcsc_jax import kmeans_jax  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.clustering import jax_backend  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   locations = rng.normal(size=(10, 8)).astype(np.float32) * 10
   points = np.repeat(locations, 20, axis=0)
-  _, nearest, distances = kmeans_jax.kmeans(points, 10, 0, 30, 1, 1000, 10)
+  _, nearest, distances = jax_backend.kmeans(points, 10, 0, 30, 1, 1000, 10)
   assert len(set(nearest)) == 10
   assert float(distances.max()) < 1e-3
 

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from hcsc_jax.data import augment
-from hcsc_jax.data import fashion_mnist_files
-from hcsc_jax.data import idx
-from hcsc_jax.data import pipeline
+from hcsc_jax.data.tfdata import augment
+from hcsc_jax.data.datasets import fashion_mnist_files
+from hcsc_jax.data.datasets import idx
+from hcsc_jax.data.tfdata import pipeline
 from hcsc_jax.data import specs
 from hcsc_jax import errors
 from tests.trainer_fixtures import MOCK_EXAMPLES, mock_fashion_mnist, smoke_config
@@ -187,7 +187,7 @@ class _FakeBuilder:
 def test_undecodable_image_is_skipped_and_counted(tiny_source, tmp_path,
                                                   caplog):
   import jax  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   config = smoke_config()
   config.data.data_dir = str(tmp_path)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcsc_jax.data import augment
-from hcsc_jax.data import decode
+from hcsc_jax.data.tfdata import augment
+from hcsc_jax.data.tfdata import decode
 from hcsc_jax.data import device_augment
 from hcsc_jax.data.specs import AugmentSpec, ViewSpec
 from hcsc_jax.runtime import sharding

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hcsc_jax.data import augment
-from hcsc_jax.data import device_crop
-from hcsc_jax.data import device_views
-from hcsc_jax.data import fashion_mnist_files
-from hcsc_jax.data import idx
-from hcsc_jax.data import in_memory
+from hcsc_jax.data.tfdata import augment
+from hcsc_jax.data.device import crop as device_crop
+from hcsc_jax.data.device import views as device_views
+from hcsc_jax.data.datasets import fashion_mnist_files
+from hcsc_jax.data.datasets import idx
+from hcsc_jax.data.device import in_memory
 from hcsc_jax.data import sources
 from hcsc_jax.data import specs
 from hcsc_jax.errors import ConfigError

@@ -14,7 +14,7 @@ from configs.eval import clustering_fashion_mnist
 from configs.eval import knn_fashion_mnist
 from configs.eval import linear_fashion_mnist
 from configs.eval import semi_fashion_mnist
-from hcsc_jax.data import pipeline
+from hcsc_jax.data.tfdata import pipeline
 from hcsc_jax.evals import agreement
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
@@ -210,7 +210,7 @@ def test_pytorch_reference_checkpoint_evaluates_like_the_workdir(
 
 
 def _fc(directory):
-  from hcsc_jax.runtime import checkpointing  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.workdir import checkpoints as checkpointing  # pylint: disable=g-import-not-at-top
   manager = checkpointing.Checkpointer(directory, 2).manager
   step = manager.latest_step()
   restored = manager.restore(step)

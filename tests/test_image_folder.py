@@ -11,10 +11,10 @@ from PIL import Image
 
 from configs import image_folder as image_folder_config
 from hcsc_jax import errors
-from hcsc_jax.data import folder_defaults
-from hcsc_jax.data import folder_index
-from hcsc_jax.data import image_files
-from hcsc_jax.data import image_folder
+from hcsc_jax.data.datasets import folder_defaults
+from hcsc_jax.data.datasets import folder_index
+from hcsc_jax.data.datasets import image_files
+from hcsc_jax.data.datasets import image_folder
 from hcsc_jax.training import train
 from tests.folder_fixtures import BAD_FILES, CLASSES, write_folder
 from tests.trainer_fixtures import override
@@ -120,7 +120,7 @@ def test_bad_files_are_skipped_listed_and_the_cache_reused(folder, tmp_path):
 def test_the_input_path_follows_the_memory_budget(folder, tmp_path):
   """Within data.memory_budget_gb the images are read into memory; over
   it (or forced) they stay in the cache file and are read by rows."""
-  from hcsc_jax.data.file_rows import FileRows  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.datasets.file_rows import FileRows  # pylint: disable=g-import-not-at-top
   cache = str(tmp_path / "cache")
   held, _ = image_folder.load(_config(folder, cache).data)
   assert isinstance(held, np.ndarray)
@@ -153,7 +153,7 @@ def test_both_input_paths_make_the_same_batches(folder, tmp_path):
   (gathered in the step) exactly."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import in_memory  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.device import in_memory  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import specs  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh()
@@ -211,8 +211,8 @@ def test_the_smoke_config_trains_and_a_changed_folder_is_refused(
 
 def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
     idx_source, tmp_path):
-  from hcsc_jax.data import fashion_mnist_png  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.datasets import fashion_mnist_png  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.datasets import fashion_mnist_files  # pylint: disable=g-import-not-at-top
   output = str(tmp_path / "fm")
   counts = fashion_mnist_png.write_png_folder(idx_source, output)
   assert counts == {"train": 64, "test": 32}
@@ -239,7 +239,7 @@ def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
   import csv  # pylint: disable=g-import-not-at-top
   import json  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import hierarchy_export as hierarchy  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.training import workdirs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
   output = tmp_path / "out"
   page = hierarchy.write_hierarchy(folder_run, str(output))
   assert os.path.exists(page) and os.listdir(output / "thumbs")
@@ -325,7 +325,7 @@ def test_embedding_files_equals_the_runs_own_features(folder_run, folder,
   """The folder's files through `embed` give the same features as the
   run's evaluation path gives its training images; the nearest training
   image of each is itself."""
-  from hcsc_jax import file_features  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.embedding import files as file_features  # pylint: disable=g-import-not-at-top
   index = folder_index.load(os.path.join(folder_run, "folder_index.json"))
   names = [index.files[i] for i in index.split_rows("train")]
   listing = tmp_path / "list.txt"
@@ -405,7 +405,7 @@ def test_a_stopped_folder_run_resumes_bitwise(folder, folder_run, tmp_path,
 
 def test_the_folder_and_browser_benchmarks_report_what_ran(folder, tmp_path):
   import json  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import benchmark  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.benchmark import run as benchmark  # pylint: disable=g-import-not-at-top
   output = tmp_path / "bench.json"
   benchmark.main(["--parts=folder,browser", f"--folder={folder}",
                   "--folder_config=configs/image_folder.py:smoke",

@@ -14,9 +14,9 @@ import pytest
 from configs import hcsc_r50_imagenet
 from configs.eval import knn_imagenet
 from configs.eval import semi_imagenet
-from hcsc_jax.data import pipeline
+from hcsc_jax.data.tfdata import pipeline
 from hcsc_jax.data import sources
-from hcsc_jax.data import synthetic_imagenet
+from hcsc_jax.data.datasets import synthetic_imagenet
 from hcsc_jax.evals import protocols
 from hcsc_jax.runtime import sharding
 from hcsc_jax.training import train

@@ -9,13 +9,14 @@ import pytest
 import torch
 import torchvision
 
+from hcsc_jax.embedding import arrays as embedding_arrays
 from hcsc_jax.interchange import interop
-from hcsc_jax.runtime import checkpointing
+from hcsc_jax.workdir import checkpoints as checkpointing
 from hcsc_jax.runtime import sharding
-from hcsc_jax.training import optimizer
-from hcsc_jax.training import state as state_lib
-from hcsc_jax.training import step as step_lib
-from hcsc_jax.training import workdirs
+from hcsc_jax.engine import optimizer
+from hcsc_jax.engine import state as state_lib
+from hcsc_jax.engine import step as step_lib
+from hcsc_jax.workdir import restore as workdirs
 from tests.trainer_fixtures import smoke_config
 
 NUM_EXAMPLES = 64
@@ -93,7 +94,7 @@ def test_torchvision_export_loads_strictly_and_matches(arch, workdir18,
   net.load_state_dict(state_dict, strict=True)
   images = _images()
   want = _torch_forward(net.eval(), images)
-  got = interop.embed_images(workdir, images, "backbone")
+  got = embedding_arrays.embed_images(workdir, images, "backbone")
   assert _rel(got, want) <= 1e-4
 
 
@@ -125,7 +126,7 @@ def test_hcsc_export_satisfies_linear_eval_and_head_matches(workdir18,
   images = _images(1)
   want = _torch_forward(encoder.eval(), images)
   want /= np.linalg.norm(want, axis=1, keepdims=True)
-  assert _rel(interop.embed_images(workdir18, images, "head"), want) <= 1e-4
+  assert _rel(embedding_arrays.embed_images(workdir18, images, "head"), want) <= 1e-4
 
 
 def test_detectron2_and_safetensors_exports(workdir18, tmp_path):
@@ -194,9 +195,9 @@ def test_import_of_a_pytorch_model_gives_its_features(tmp_path):
   images = _images(2)
   want = _torch_forward(net.eval(), images)
   want /= np.linalg.norm(want, axis=1, keepdims=True)
-  assert _rel(interop.embed_images(workdir, images, "head"), want) <= 1e-4
+  assert _rel(embedding_arrays.embed_images(workdir, images, "head"), want) <= 1e-4
   net.fc = torch.nn.Identity()
-  assert _rel(interop.embed_images(workdir, images, "backbone"),
+  assert _rel(embedding_arrays.embed_images(workdir, images, "backbone"),
               _torch_forward(net, images)) <= 1e-4
   # A plain torchvision state dict (1000-way fc) imports too.
   plain = str(tmp_path / "plain.pth")

@@ -104,8 +104,8 @@ def test_baselines_command_scores_raw_pixels_and_a_random_encoder(tmp_path):
   """Images whose class is a bright band at its own rows: raw pixels
   separate them perfectly, so a wrong pixel path (labels, order, padding)
   shows as an accuracy below 1."""
-  from hcsc_jax.data import fashion_mnist_files  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import idx  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.datasets import fashion_mnist_files  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.data.datasets import idx  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn_baselines  # pylint: disable=g-import-not-at-top
   from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)

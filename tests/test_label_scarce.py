@@ -103,7 +103,7 @@ def test_raw_pixels_of_grayscale_images_are_one_channel(smoke_workdir):
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   cfg = _eval_config(knn_fashion_mnist)
   from hcsc_jax.evals import run_data  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.training import workdirs  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
   run_data.settle(cfg, workdirs.load_config(smoke_workdir))
   with mock_fashion_mnist():
     dataset = sources.open_dataset(cfg.data)

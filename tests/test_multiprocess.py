@@ -11,9 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from hcsc_jax.data import fashion_mnist_files
-from hcsc_jax.data import idx
-from hcsc_jax.data import pipeline
+from hcsc_jax.data.datasets import fashion_mnist_files
+from hcsc_jax.data.datasets import idx
+from hcsc_jax.data.tfdata import pipeline
 from hcsc_jax.data import specs
 from hcsc_jax import errors
 from hcsc_jax.runtime import distributed

@@ -36,7 +36,7 @@ def test_wheel_holds_every_package_the_configs_and_the_subset_lists(
   for config in ("configs/fashion_mnist.py", "configs/eval/knn_imagenet.py"):
     assert config in names
   for subset in ("1percent.txt.gz", "10percent.txt.gz"):
-    assert f"hcsc_jax/data/imagenet_subsets/{subset}" in names
+    assert f"hcsc_jax/data/datasets/imagenet_subsets/{subset}" in names
 
 
 def test_method_and_jax_kmeans_work_without_tensorflow_and_faiss():
@@ -63,3 +63,11 @@ def test_stable_import_paths_name_the_method_functions():
       method_selection.prototype_selection_probs)
   assert losses.info_nce is method_losses.info_nce
   assert losses.proto_nce is method_losses.proto_nce
+
+
+def test_the_clustering_stable_path_names_the_faiss_backend_function():
+  from hcsc_jax import clustering  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.clustering import hierarchical  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.method import hierarchy  # pylint: disable=g-import-not-at-top
+  assert clustering.hierarchical_kmeans is hierarchical.hierarchical_kmeans
+  assert clustering.ClusterHierarchy is hierarchy.ClusterHierarchy

@@ -11,7 +11,7 @@ import pytest
 
 from configs import fashion_mnist
 from hcsc_jax.evals import protocols as protocols_lib
-from hcsc_jax.evals import study_runs
+from hcsc_jax.studies import runs as study_runs
 from hcsc_jax.runtime import reporting
 from hcsc_jax.training import train
 

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from hcsc_jax.runtime import sharding
-from hcsc_jax import synthetic
-from hcsc_jax.training import optimizer
-from hcsc_jax.training import state as state_lib
-from hcsc_jax.training import step as step_lib
+from hcsc_jax.benchmark import synthetic
+from hcsc_jax.engine import optimizer
+from hcsc_jax.engine import state as state_lib
+from hcsc_jax.engine import step as step_lib
 from tests.trainer_fixtures import smoke_config
 
 NUM_EXAMPLES = 64

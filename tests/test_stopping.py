@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 from hcsc_jax import errors
-from hcsc_jax.evals import study_runs
+from hcsc_jax.studies import runs as study_runs
+from hcsc_jax.embedding import arrays as embedding_arrays
 from hcsc_jax.interchange import interop
 from hcsc_jax.runtime import output_files
 from hcsc_jax.runtime import supervisor
 from hcsc_jax.training import train
-from hcsc_jax.training import workdirs
+from hcsc_jax.workdir import restore as workdirs
 from tests.trainer_fixtures import device_smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,7 +127,7 @@ def test_export_creates_folders_and_follows_the_umask(device_reference_run,
   previous = os.umask(umask)
   try:
     interop.export(workdir, "safetensors", str(output))
-    written = interop.save_features(np.zeros((2, 3), np.float32),
+    written = embedding_arrays.save_features(np.zeros((2, 3), np.float32),
                                     str(features))
   finally:
     os.umask(previous)

@@ -10,9 +10,9 @@ import pytest
 from configs.eval import knn_fashion_mnist
 from configs.eval import linear_fashion_mnist
 from hcsc_jax.errors import ConfigError
-from hcsc_jax.evals import seed_statistics
-from hcsc_jax.evals import study_runs
-from hcsc_jax.training import workdir_layout
+from hcsc_jax.studies import statistics as seed_statistics
+from hcsc_jax.studies import runs as study_runs
+from hcsc_jax.workdir import layout as workdir_layout
 from tests.trainer_fixtures import device_smoke_config, write_fashion_mnist
 
 

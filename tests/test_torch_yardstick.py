@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hcsc_jax import benchmark
+from hcsc_jax.benchmark import run as benchmark
 from hcsc_jax import models
-from hcsc_jax import torch_step
+from hcsc_jax.benchmark import torch_step
 
 
 def _shapes(tree):

@@ -18,7 +18,7 @@ from hcsc_jax import errors
 from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.training import train
 from hcsc_jax.training import validation
-from hcsc_jax.training import workdir_layout
+from hcsc_jax.workdir import layout as workdir_layout
 from tests.trainer_fixtures import (device_smoke_config, mock_fashion_mnist,
                                    smoke_config)
 

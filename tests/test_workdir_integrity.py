@@ -17,12 +17,13 @@ import pytest
 
 from hcsc_jax import cli
 from hcsc_jax import errors
+from hcsc_jax.embedding import arrays as embedding_arrays
 from hcsc_jax.interchange import interop
-from hcsc_jax.runtime import checkpointing
-from hcsc_jax.runtime import workdir_lock
+from hcsc_jax.workdir import checkpoints as checkpointing
+from hcsc_jax.workdir import lock as workdir_lock
 from hcsc_jax.training import train
 from hcsc_jax.training import validation
-from hcsc_jax.training import workdirs
+from hcsc_jax.workdir import restore as workdirs
 from tests.trainer_fixtures import device_smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -316,19 +317,19 @@ def test_import_torch_writes_only_into_a_new_or_empty_workdir(
 
 def test_embed_inputs_get_one_clear_line(tmp_path, capsys):
   with pytest.raises(ValueError, match="is a folder"):
-    interop.load_embed_input(str(tmp_path))
+    embedding_arrays.load_embed_input(str(tmp_path))
   (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
   with pytest.raises(ValueError, match=r"is not a NumPy \.npy array"):
-    interop.load_embed_input(str(tmp_path / "photo.jpg"))
+    embedding_arrays.load_embed_input(str(tmp_path / "photo.jpg"))
   np.save(tmp_path / "bytes.npy", np.zeros((2, 4, 4, 3), np.uint8))
-  assert interop.load_embed_input(str(tmp_path / "bytes.npy")).dtype == np.float32
+  assert embedding_arrays.load_embed_input(str(tmp_path / "bytes.npy")).dtype == np.float32
   assert "is uint8" in capsys.readouterr().err
   with pytest.raises(ValueError, match="holds no images"):
-    interop.embed_images(str(tmp_path), np.zeros((0, 4, 4, 3), np.float32))
+    embedding_arrays.embed_images(str(tmp_path), np.zeros((0, 4, 4, 3), np.float32))
   poisoned = np.zeros((2, 4, 4, 3), np.float32)
   poisoned[1, 2, 3, 0] = np.nan
   with pytest.raises(ValueError, match="1 NaN or infinite"):
-    interop.embed_images(str(tmp_path), poisoned)
+    embedding_arrays.embed_images(str(tmp_path), poisoned)
 
 
 def test_a_config_json_saved_before_later_fields_is_completed(tmp_path):

@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from configs import fashion_mnist
-from hcsc_jax.data import fashion_mnist_files
-from hcsc_jax.data import idx
+from hcsc_jax.data.datasets import fashion_mnist_files
+from hcsc_jax.data.datasets import idx
 
 TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
 MOCK_EXAMPLES = 64
@@ -60,6 +60,6 @@ def write_fashion_mnist(directory: str, train: int = MOCK_EXAMPLES,
 def mock_fashion_mnist():
   """Random Fashion-MNIST-shaped data with the metadata in tests/testdata."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.data import fashion_mnist_local  # pylint: disable=unused-import,g-import-not-at-top
+  from hcsc_jax.data.datasets import fashion_mnist_local  # pylint: disable=unused-import,g-import-not-at-top
   with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=TESTDATA):
     yield

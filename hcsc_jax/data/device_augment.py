@@ -4,7 +4,7 @@ the train step's PRNG key (`config.augment.on_device`).
 
 tf.data then only decodes, crops and resizes, and ships uint8 views (4x
 fewer bytes to the device than float32); these ops mirror
-`hcsc_jax.data.augment` op for op (tests compare them), on [B, H, W, 3]
+`hcsc_jax.data.tfdata.augment` op for op (tests compare them), on [B, H, W, 3]
 floats in [0, 1], and finish with the mean/std normalisation.
 """
 

@@ -31,10 +31,10 @@ def open_dataset(data_config):
   """The `Dataset` of a config's `data` block."""
   pipeline = data_config.pipeline
   if pipeline == "device":
-    from hcsc_jax.data import in_memory  # pylint: disable=g-import-not-at-top
+    from hcsc_jax.data.device import in_memory  # pylint: disable=g-import-not-at-top
     return in_memory.InMemoryDataset(data_config)
   if pipeline == "tfdata":
-    from hcsc_jax.data import pipeline as tf_pipeline  # pylint: disable=g-import-not-at-top
+    from hcsc_jax.data.tfdata import pipeline as tf_pipeline  # pylint: disable=g-import-not-at-top
     return tf_pipeline.TFDSDataset(data_config)
   raise ConfigError(f"data.pipeline={pipeline!r}; choose one of "
                     f"{list(PIPELINES)}.")
@@ -44,5 +44,5 @@ def hide_accelerators_from_tensorflow(data_config) -> None:
   """TF only feeds data: leave every GPU/TPU to JAX (tf.data path only;
   the device path never imports TensorFlow)."""
   if data_config.pipeline == "tfdata":
-    from hcsc_jax.data import pipeline as tf_pipeline  # pylint: disable=g-import-not-at-top
+    from hcsc_jax.data.tfdata import pipeline as tf_pipeline  # pylint: disable=g-import-not-at-top
     tf_pipeline.hide_accelerators_from_tf()

@@ -19,15 +19,15 @@ import numpy as np
 import optax
 
 from hcsc_jax.evals import encoder as encoder_lib
-from hcsc_jax import features as features_lib
-from hcsc_jax.runtime import checkpointing
-from hcsc_jax.runtime.checkpointing import Position
+from hcsc_jax.engine import features as features_lib
+from hcsc_jax.workdir import checkpoints as checkpointing
+from hcsc_jax.workdir.checkpoints import Position
 from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
-from hcsc_jax.runtime import workdir_lock
-from hcsc_jax.training import epoch_loop
-from hcsc_jax.training import workdir_layout
+from hcsc_jax.workdir import lock as workdir_lock
+from hcsc_jax.engine import epoch_loop
+from hcsc_jax.workdir import layout as workdir_layout
 
 MODES = ("linear", "finetune")
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from sklearn import metrics
 
-from hcsc_jax import clustering
+from hcsc_jax.clustering import hierarchical as clustering
 from hcsc_jax.evals import agreement
 
 

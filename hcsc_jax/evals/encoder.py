@@ -14,8 +14,8 @@ from hcsc_jax.errors import ConfigError
 from hcsc_jax.interchange import interop
 from hcsc_jax.interchange import torch_format
 from hcsc_jax import models
-from hcsc_jax.training import state as state_lib
-from hcsc_jax.training import workdirs
+from hcsc_jax.engine import state as state_lib
+from hcsc_jax.workdir import restore as workdirs
 
 ENCODERS = ("checkpoint", "random")
 ARCH_FIELDS = ("arch", "width", "small_stem", "embed_dim")

@@ -1,27 +1,15 @@
-r"""Reference points for kNN numbers: raw pixels and a random encoder.
-
-  python -m hcsc_jax.evals.knn_baselines --config=configs/fashion_mnist.py
+"""Reference points for kNN numbers: raw pixels and a random encoder
+(the command is `python -m hcsc_jax.knn_baselines`).
 
 Both use the config's eval transform, splits and kNN settings, so they sit on
-the same scale as the `knn_top1` a pre-training run reports. Prints one JSON
-line per baseline.
+the same scale as the `knn_top1` a pre-training run reports.
 """
 
-import json
-
-from absl import app
-from absl import flags
 import jax
-import numpy as np
-from ml_collections import config_flags
-
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Experiment config file.")
-flags.mark_flags_as_required(["config"])
 
 
 def _pixels(dataset, config, split, mesh):
-  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
   return features_lib.split_features(flatten, None, None, dataset, split,
                                config.embed_batch_size, mesh,
@@ -32,10 +20,10 @@ def baselines(config) -> list[dict]:
   """[raw pixels, random encoder] kNN records on `config`'s data."""
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(config.data)
-  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.training import step as step_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import state as state_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import step as step_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import knn  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh()
   dataset = sources.open_dataset(config.data)
@@ -56,13 +44,3 @@ def baselines(config) -> list[dict]:
                   **knn.score(train, test, config.knn)})
   return records
 
-
-def main(argv):
-  del argv
-  for record in baselines(FLAGS.config):
-    print(json.dumps({k: (float(np.round(v, 4)) if isinstance(v, float)
-                          else v) for k, v in record.items()}), flush=True)
-
-
-if __name__ == "__main__":
-  app.run(main)

@@ -91,7 +91,7 @@ def pixel_features(dataset, split: str, batch_size: int, mesh,
   baseline every encoder must beat. Grayscale images stored as RGB (three
   equal channels) keep one channel: Fashion-MNIST's 784 pixels."""
   import jax  # pylint: disable=g-import-not-at-top
-  from hcsc_jax import features as features_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
   flatten = jax.jit(lambda p, s, images: images.reshape(images.shape[0], -1))
   features, labels = features_lib.split_features(
       flatten, None, None, dataset, split, batch_size, mesh,

@@ -18,11 +18,11 @@ from hcsc_jax.evals import knn
 from hcsc_jax.evals import label_scarce
 from hcsc_jax.evals import run_data
 from hcsc_jax.evals import subsets
-from hcsc_jax import features as features_lib
+from hcsc_jax.engine import features as features_lib
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
-from hcsc_jax.training import workdir_layout
-from hcsc_jax.training import workdirs
+from hcsc_jax.workdir import layout as workdir_layout
+from hcsc_jax.workdir import restore as workdirs
 
 PROTOCOLS = ("knn", "linear", "semi_supervised", "clustering")
 CLASSIFIER_MODES = {"linear": "linear", "semi_supervised": "finetune"}

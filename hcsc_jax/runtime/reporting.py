@@ -23,9 +23,8 @@ from absl import logging
 from clu import parameter_overview
 import tqdm
 
-from hcsc_jax.training import workdir_layout
-
-METRICS_FILE = workdir_layout.METRICS
+# A workdir's metrics file; workdir/layout.py lists it with every other name.
+METRICS_FILE = "metrics.jsonl"
 
 
 # Libraries whose INFO records would drown the run's own log lines.

@@ -1,4 +1,4 @@
 """Pre-training as one trip per epoch (embed, cluster, push, train,
-checkpoint): the train state and optimiser, the jitted step, the epoch loop
-shared with the classifier protocols, the config checks at start-up, and the
-workdir (its layout and how a run resumes from it)."""
+checkpoint): the `Run` that drives it (`train`), the config checks at
+start-up (`validation`) and the final kNN report (`final_knn`). The compute
+it drives is in `engine/`, the workdir it writes in `workdir/`."""

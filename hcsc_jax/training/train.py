@@ -8,8 +8,8 @@ import time
 import jax
 import numpy as np
 
-from hcsc_jax import clustering
-from hcsc_jax.data import folder_defaults
+from hcsc_jax.clustering import hierarchical as clustering
+from hcsc_jax.data.datasets import folder_defaults
 from hcsc_jax.data import sources
 from hcsc_jax.data import specs
 from hcsc_jax.errors import InputExhaustedError
@@ -17,21 +17,21 @@ from hcsc_jax.errors import NonFiniteLossError
 from hcsc_jax.evals import knn
 from hcsc_jax.evals import label_scarce
 from hcsc_jax.training import final_knn
-from hcsc_jax import features as features_lib
-from hcsc_jax.runtime import checkpointing
-from hcsc_jax.runtime.checkpointing import Position
+from hcsc_jax.engine import features as features_lib
+from hcsc_jax.workdir import checkpoints as checkpointing
+from hcsc_jax.workdir.checkpoints import Position
 from hcsc_jax.runtime.preemption import Preempted
 from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.runtime.preemption import run_interruptible
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
-from hcsc_jax.runtime import workdir_lock
-from hcsc_jax.training import epoch_loop
-from hcsc_jax.training import state as state_lib
-from hcsc_jax.training import step as step_lib
+from hcsc_jax.workdir import lock as workdir_lock
+from hcsc_jax.engine import epoch_loop
+from hcsc_jax.engine import state as state_lib
+from hcsc_jax.engine import step as step_lib
 from hcsc_jax.training import validation
-from hcsc_jax.training import workdir_layout
-from hcsc_jax.training import workdirs
+from hcsc_jax.workdir import layout as workdir_layout
+from hcsc_jax.workdir import restore as workdirs
 from hcsc_jax.viz import stats as hierarchy_stats
 
 
@@ -81,7 +81,7 @@ class Run:
   def _initial_state(self):
     latest = self.checkpoints.latest_step()
     if self.folder is not None and reporting.is_lead_process():
-      from hcsc_jax.data import image_folder  # pylint: disable=g-import-not-at-top
+      from hcsc_jax.data.datasets import image_folder  # pylint: disable=g-import-not-at-top
       image_folder.write_workdir_records(self.folder, self.workdir,
                                          resuming=latest is not None)
     if latest is not None:

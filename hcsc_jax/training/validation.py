@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from hcsc_jax import clustering
-from hcsc_jax.data import in_memory
+from hcsc_jax.clustering import hierarchical as clustering
+from hcsc_jax.data.datasets import registry
 from hcsc_jax.data import sources
 from hcsc_jax.errors import ConfigError  # pylint: disable=unused-import
 from hcsc_jax.evals import knn
@@ -108,11 +108,11 @@ def config_problems(config, num_examples: int | None = None,
   if pipeline not in sources.PIPELINES:
     add(f"data.pipeline={pipeline!r}; choose one of "
         f"{list(sources.PIPELINES)}.")
-  elif pipeline == "device" and data.name not in in_memory.LOADERS:
-    add(f"data.pipeline='device' holds {sorted(in_memory.LOADERS)} in "
+  elif pipeline == "device" and not registry.source(data.name).arrays:
+    add(f"data.pipeline='device' holds {registry.device_names()} in "
         f"memory; data.name={data.name!r} needs data.pipeline='tfdata'.")
   if data.name == "image_folder":
-    from hcsc_jax.data import image_folder  # pylint: disable=g-import-not-at-top
+    from hcsc_jax.data.datasets import image_folder  # pylint: disable=g-import-not-at-top
     if data.folder_input not in image_folder.FOLDER_INPUTS:
       add(f"data.folder_input={data.folder_input!r}; choose one of "
           f"{list(image_folder.FOLDER_INPUTS)}.")

@@ -18,10 +18,10 @@ import os
 import numpy as np
 
 from hcsc_jax.errors import ConfigError
-from hcsc_jax import features as features_lib
+from hcsc_jax.engine import features as features_lib
 from hcsc_jax.method import selection
 from hcsc_jax.runtime import output_files
-from hcsc_jax.training import step as step_lib
+from hcsc_jax.engine import step as step_lib
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
 

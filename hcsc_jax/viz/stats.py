@@ -16,7 +16,7 @@ import numpy as np
 
 from hcsc_jax.evals import agreement
 from hcsc_jax.method import selection
-from hcsc_jax.training import workdir_layout
+from hcsc_jax.workdir import layout as workdir_layout
 
 STATS_FILE = workdir_layout.HIERARCHY_STATS
 
