@@ -74,6 +74,13 @@ def test_top_level_holds_commands_cli_errors_and_models_only():
   assert packages == set(RANK) - {"errors", "models"}
 
 
+def test_every_folder_of_code_is_a_package():
+  loose = [os.path.relpath(folder, ROOT) for folder, _, files in os.walk(ROOT)
+           if any(f.endswith(".py") for f in files)
+           and "__init__.py" not in files]
+  assert not loose, f"folders without __init__.py (not packaged): {loose}"
+
+
 def test_the_package_map_names_every_command_and_package():
   with open(os.path.join(ROOT, "__init__.py"), encoding="utf-8") as f:
     doc = ast.get_docstring(ast.parse(f.read()))
