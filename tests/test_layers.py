@@ -4,6 +4,7 @@ only from the layers below it, lazy imports inside functions included."""
 
 import ast
 import os
+import re
 
 import pytest
 
@@ -132,3 +133,11 @@ def test_the_check_sees_a_violation(tmp_path, layers, expected):
   found = list(_imports(str(module)))
   assert found == [(target.split("."), 2)]
   assert RANK[target.split(".")[0]] > RANK[here], expected
+
+
+def test_every_command_the_readme_names_is_a_command():
+  readme = os.path.join(os.path.dirname(ROOT), "README.md")
+  with open(readme, encoding="utf-8") as f:
+    named = set(re.findall(r"python -m hcsc_jax\.(\w+)", f.read()))
+  assert named and named <= COMMANDS | {"benchmark"}, named - COMMANDS
+  assert os.path.isfile(os.path.join(ROOT, "benchmark", "__main__.py"))
