@@ -8,9 +8,10 @@ import os
 import shutil
 import tempfile
 
+from tests import xla_flags
+
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=8").strip()
+os.environ["XLA_FLAGS"] = xla_flags.flags(8, os.environ.get("XLA_FLAGS", ""))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 from hcsc_jax.runtime import xla_cpu  # pylint: disable=wrong-import-position
@@ -37,6 +38,42 @@ def _idx_source(tmp_path_factory):
   """Tiny Fashion-MNIST idx files (64 train, 32 test random images)."""
   from tests.trainer_fixtures import write_fashion_mnist  # pylint: disable=g-import-not-at-top
   return write_fashion_mnist(str(tmp_path_factory.mktemp("idx")))
+
+
+@pytest.fixture(scope="session", name="tfdata_reference_run")
+def _tfdata_reference_run(tmp_path_factory):
+  """(workdir, summary, Run holding the final state) of the smoke run on
+  the tf.data path (mock data), uninterrupted: 2 epochs of 4 steps,
+  clustering from epoch 1, online kNN after each epoch, hierarchy figures
+  logged at the end. Every test that reads a finished tf.data workdir
+  shares it; tests that write into one take a copy
+  (`trainer_fixtures.copied_workdir`)."""
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
+  from tests.trainer_fixtures import mock_fashion_mnist, reference_config  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp("tfdata_uninterrupted"))
+  with mock_fashion_mnist():
+    config = reference_config()
+    summary = train.train_and_evaluate(config, workdir)
+    run = train.Run(config, workdir)  # restores the final checkpoint
+  return workdir, summary, run
+
+
+@pytest.fixture(scope="session", name="gpu_study_dry_run")
+def _gpu_study_dry_run(idx_source, tmp_path_factory):
+  """(study workdir, finished process) of `launch/gpu_study.sh --dry_run`
+  on the CPU: 2 seeds x (hcsc, mocov2) as 2 concurrent `study --only`
+  processes on the smoke config, then the table. test_launchers checks
+  the launcher, test_study the study it made (one study for both)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path_factory.mktemp("gpu_study") / "study"
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  finished = subprocess.run(
+      ["bash", "launch/gpu_study.sh", "--dry_run", f"--workdir={workdir}",
+       f"--config.data.manual_dir={idx_source}"], cwd=root,
+      capture_output=True, text=True, check=False, timeout=1800,
+      env=dict(os.environ, HCSC_PYTHON=sys.executable))
+  return workdir, finished
 
 
 @pytest.fixture(scope="session", name="device_reference_run")

@@ -11,7 +11,8 @@ import os
 import sys
 
 os.environ["JAX_PLATFORMS"] = "cpu"
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+from tests import xla_flags  # pylint: disable=wrong-import-position
+os.environ["XLA_FLAGS"] = xla_flags.flags(4)
 from hcsc_jax.runtime import xla_cpu  # pylint: disable=wrong-import-position
 xla_cpu.apply_defaults()  # as the commands and the tests do
 

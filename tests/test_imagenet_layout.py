@@ -68,9 +68,16 @@ def test_tfds_prepares_it_and_every_image_decodes(imagenet):
   assert batch["query"].shape == (16, 16, 16, 3)
 
 
-def test_pretraining_and_knn_evaluation_on_it(imagenet, tmp_path):
-  workdir = str(tmp_path)
-  summary = train.train_and_evaluate(_config(imagenet), workdir)
+@pytest.fixture(scope="module", name="imagenet_run")
+def _imagenet_run(imagenet, tmp_path_factory):
+  """(workdir, summary) of the smoke pre-training on it; both tests below
+  evaluate this one run."""
+  workdir = str(tmp_path_factory.mktemp("imagenet_run"))
+  return workdir, train.train_and_evaluate(_config(imagenet), workdir)
+
+
+def test_pretraining_and_knn_evaluation_on_it(imagenet, imagenet_run):
+  workdir, summary = imagenet_run
   assert summary["step"] == 2 and summary["finished"]
   assert "cluster_s" in summary["epoch_times"][1]
   cfg = knn_imagenet.get_config()  # data settings come from the run
@@ -83,12 +90,9 @@ def test_pretraining_and_knn_evaluation_on_it(imagenet, tmp_path):
     assert json.load(f)["protocol"] == "knn"
 
 
-def test_one_percent_subset_prepares_offline_from_shipped_lists(imagenet,
-                                                                tmp_path):
-  workdir = str(tmp_path / "run")
-  train.train_and_evaluate(_config(imagenet, epochs=1, warmup_epochs=0,
-                                   eval_every=0, **{"knn.enabled": False}),
-                           workdir)
+def test_one_percent_subset_prepares_offline_from_shipped_lists(
+    imagenet, imagenet_run):
+  workdir, _ = imagenet_run
   cfg = semi_imagenet.get_config("1pct")
   cfg.classifier.batch_size = 8
   cfg.classifier.epochs = 1

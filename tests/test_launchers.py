@@ -3,7 +3,6 @@ would run."""
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -66,16 +65,11 @@ def test_missing_arguments_print_usage():
     assert out.returncode != 0 and "usage:" in out.stderr, script
 
 
-def test_gpu_study_dry_run_makes_the_table_on_the_cpu(idx_source, tmp_path):
-  """The GPU study's tiny mode: 2 seeds x 2 variants as 2 concurrent
-  `study --only` processes on the smoke config, then the table with the
-  label-fraction columns and the baseline rows."""
-  workdir = tmp_path / "study"
-  out = subprocess.run(
-      ["bash", "launch/gpu_study.sh", "--dry_run", f"--workdir={workdir}",
-       f"--config.data.manual_dir={idx_source}"], cwd=ROOT,
-      capture_output=True, text=True, check=False, timeout=1800,
-      env=dict(os.environ, HCSC_PYTHON=sys.executable))
+def test_gpu_study_dry_run_makes_the_table_on_the_cpu(gpu_study_dry_run):
+  """The GPU study's tiny mode (conftest): 2 seeds x 2 variants as 2
+  concurrent `study --only` processes on the smoke config, then the table
+  with the label-fraction columns and the baseline rows."""
+  workdir, out = gpu_study_dry_run
   assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
   for variant in ("hcsc", "mocov2"):
     for seed in (0, 1):

@@ -25,6 +25,7 @@ from hcsc_jax.runtime import output_files
 from hcsc_jax.runtime import supervisor
 from hcsc_jax.training import train
 from hcsc_jax.workdir import restore as workdirs
+from tests import xla_flags
 from tests.trainer_fixtures import device_smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -224,7 +225,7 @@ def test_a_dead_peer_ends_the_other_process_with_one_line(idx_source,
   children = []
   for index in range(2):
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               XLA_FLAGS=xla_flags.flags(2),
                HCSC_COORDINATOR=f"localhost:{port}", HCSC_NUM_PROCESSES="2",
                HCSC_PROCESS_ID=str(index), HCSC_HEARTBEAT_TIMEOUT_S="5")
     children.append(subprocess.Popen(

@@ -1,5 +1,5 @@
-"""The seeds study: statistics, and the command's runs and table on the
-smoke config (device path)."""
+"""The seeds study: statistics, and the runs and table of the GPU
+launcher's dry run on the smoke config (device path), read back here."""
 
 import json
 import os
@@ -7,13 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from configs.eval import knn_fashion_mnist
-from configs.eval import linear_fashion_mnist
+from configs import fashion_mnist_long
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.studies import statistics as seed_statistics
 from hcsc_jax.studies import runs as study_runs
 from hcsc_jax.workdir import layout as workdir_layout
-from tests.trainer_fixtures import device_smoke_config, write_fashion_mnist
 
 
 def test_paired_difference_interval_is_students_t():
@@ -36,29 +34,31 @@ def test_paired_difference_interval_is_students_t():
   assert s["std"] == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1))
 
 
-def _eval_config(protocol, run_config, seed):
-  c = {"linear": linear_fashion_mnist,
-       "knn": knn_fashion_mnist}[protocol].get_config()
-  c.knn.ks = (1, 3)
-  c.data = run_config.data
-  c.seed = seed
-  c.batch_size = 32
-  c.classifier.batch_size = 16
-  c.classifier.epochs = 1
-  c.classifier.milestones = ()
-  c.bn_group_size = 4
-  c.log_every = 2
+# launch/gpu_study.sh's protocols; its --dry_run is the study checked here.
+PROTOCOLS = ["knn", "knn@1%", "knn@10%", "linear@1%", "linear@10%", "linear"]
+
+
+def _dry_run_config(idx_source, **fields):
+  """The config `launch/gpu_study.sh --dry_run` gives its study processes
+  (configs/fashion_mnist_long.py:smoke and the script's overrides)."""
+  c = fashion_mnist_long.get_config("smoke")
+  c.epochs = 2
+  c.eval_every = 0
+  c.visualize_every = 0
+  c.data.manual_dir = idx_source
+  for name, value in fields.items():
+    c[name] = value
   return c
 
 
-def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
-  source = write_fashion_mnist(str(tmp_path / "idx"))
-  config = device_smoke_config(source, epochs=2, eval_every=0,
-                               **{"knn.ks": (1, 3)})
-  workdir = str(tmp_path / "study")
-  protocols = ["knn", "knn@50%", "linear@50%", "linear"]
-  table = study_runs.run_study(config, workdir, ["hcsc", "mocov2"], [0, 1],
-                               protocols, None, _eval_config)
+def test_study_runs_every_variant_and_seed_and_tabulates(gpu_study_dry_run,
+                                                         idx_source):
+  """The study the GPU launcher's dry run made (conftest: 2 seeds x hcsc,
+  mocov2 in 2 concurrent processes, then the table), and the same study
+  run again in this process: it reads every result back."""
+  workdir, finished = gpu_study_dry_run
+  assert finished.returncode == 0, finished.stderr[-2000:]
+  workdir = str(workdir)
   for variant in ("hcsc", "mocov2"):
     for seed in (0, 1):
       directory = workdir_layout.study_run(workdir, variant, seed)
@@ -77,24 +77,26 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
   assert difference["mean"] == pytest.approx(
       np.mean(record["values"]["hcsc"]["linear"])
       - np.mean(record["values"]["mocov2"]["linear"]))
+  with open(os.path.join(workdir, "study.md")) as f:
+    table = f.read().strip()
   assert "| hcsc − mocov2 | kNN top-1 |" in table
-  assert "| hcsc − mocov2 | linear top-1 @50% |" in table
+  assert "| hcsc − mocov2 | linear top-1 @10% |" in table
   assert "| mocov2 | MoCo v2" in table
   # Baselines: once per study, in the first run, every protocol.
   first = workdir_layout.study_run(workdir, "hcsc", 0)
   for kind, label in (("random", "random init"), ("pixels", "raw pixels")):
     row = next(line for line in table.splitlines()
                if line.startswith(f"| {label} |"))
-    assert row.count("|") == len(protocols) + 3
-    for name in ("knn_fashion_mnist", "knn_fashion_mnist_50pct",
-                 "linear_fashion_mnist_50pct"):
+    assert row.count("|") == len(PROTOCOLS) + 3
+    for name in ("knn_fashion_mnist", "knn_fashion_mnist_10pct",
+                 "linear_fashion_mnist_10pct"):
       with open(os.path.join(first, "eval", f"{name}_{kind}.json")) as f:
         result = json.load(f)
-      if "50pct" in name:
-        assert result["train_examples"] == 30  # 3 per class of 64
+      if "10pct" in name:
+        assert 10 <= result["train_examples"] < 64  # each class, 10%
         assert len(result[("knn_top1" if "knn" in name else "top1")
                           + "_draws"]) == 5
-    assert set(record["baselines"][kind]) == set(protocols)
+    assert set(record["baselines"][kind]) == set(PROTOCOLS)
   second = workdir_layout.study_run(workdir, "mocov2", 1)
   assert not [n for n in os.listdir(os.path.join(second, "eval"))
               if n.endswith(("_random.json", "_pixels.json"))]
@@ -102,20 +104,16 @@ def test_study_runs_every_variant_and_seed_and_tabulates(tmp_path):
     study_runs.parse_protocol("knn@0%")
   with pytest.raises(ConfigError, match="unknown"):
     study_runs.parse_protocol("knm")
-  with open(os.path.join(workdir, "study.md")) as f:
-    assert f.read().strip() == table
   # A rerun reads every result back (nothing retrains: no new checkpoints).
-  before = sorted(os.listdir(os.path.join(
-      workdir_layout.study_run(workdir, "hcsc", 0), "checkpoints")))
-  assert study_runs.run_study(config, workdir, ["hcsc", "mocov2"], [0, 1],
-                              protocols, None, _eval_config) == table
-  assert sorted(os.listdir(os.path.join(
-      workdir_layout.study_run(workdir, "hcsc", 0), "checkpoints"))) == before
-  changed = device_smoke_config(source, epochs=2, base_lr=0.5, eval_every=0,
-                                **{"knn.ks": (1, 3)})
-  with pytest.raises(ConfigError, match=r"base_lr: 0.12 -> 0.5"):
-    study_runs.run_study(changed, workdir, ["hcsc"], [0], ["knn"], "hcsc",
-                         _eval_config)
+  before = sorted(os.listdir(os.path.join(first, "checkpoints")))
+  assert study_runs.run_study(
+      _dry_run_config(idx_source), workdir, ["hcsc", "mocov2"], [0, 1],
+      PROTOCOLS, None, study_runs.eval_config) == table
+  assert sorted(os.listdir(os.path.join(first, "checkpoints"))) == before
+  with pytest.raises(ConfigError, match=r"base_lr: 0.06 -> 0.5"):
+    study_runs.run_study(_dry_run_config(idx_source, base_lr=0.5), workdir,
+                         ["hcsc"], [0], ["knn"], "hcsc",
+                         study_runs.eval_config)
   with pytest.raises(ConfigError, match="'nope' is unknown"):
-    study_runs.run_study(config, workdir, ["nope"], [0], ["knn"], None,
-                         _eval_config)
+    study_runs.run_study(_dry_run_config(idx_source), workdir, ["nope"], [0],
+                         ["knn"], None, study_runs.eval_config)

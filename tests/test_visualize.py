@@ -6,12 +6,11 @@ import re
 import numpy as np
 import pytest
 
-from hcsc_jax.training import train
 from hcsc_jax.training import validation
 from hcsc_jax import visualize
 from hcsc_jax.viz import figures
 from hcsc_jax.viz import stats
-from tests.trainer_fixtures import mock_fashion_mnist, smoke_config
+from tests.trainer_fixtures import mock_fashion_mnist
 
 
 def test_grid_has_the_expected_size():
@@ -22,15 +21,11 @@ def test_grid_has_the_expected_size():
   assert image.dtype == np.uint8
 
 
-@pytest.fixture(scope="module", name="smoke_run")
-def _smoke_run(tmp_path_factory):
-  """2 epochs, clustering in epoch 1, figures logged at the end."""
-  workdir = str(tmp_path_factory.mktemp("visual"))
-  with mock_fashion_mnist():
-    train.train_and_evaluate(
-        smoke_config(visualize_every=2, visualize_sample=48, eval_every=0,
-                     **{"knn.enabled": False}), workdir)
-  return workdir
+@pytest.fixture(name="smoke_run")
+def _smoke_run(tfdata_reference_run):
+  """2 epochs, clustering in epoch 1, figures logged at the end (the shared
+  tf.data run; the report goes to the test's own folder)."""
+  return tfdata_reference_run[0]
 
 
 def test_trainer_records_statistics_and_logs_figures(smoke_run):

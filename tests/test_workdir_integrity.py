@@ -5,6 +5,7 @@ honest write errors, and the mistakes that must end in one clear line."""
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -156,12 +157,30 @@ DAMAGE = {"truncated data file": (_truncate, "bytes, .* were written"),
 
 
 @pytest.mark.parametrize("kind", sorted(DAMAGE))
-def test_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_bitwise(
+def test_each_kind_of_damage_is_named_and_set_aside_at_start_up(
     device_reference_run, idx_source, tmp_path, kind):
-  source, _, run = device_reference_run
+  """What a restarted run does before training: the damaged newest
+  checkpoint is named, moved aside, and the state comes from step 4
+  (the resume from there is the test below, bit for bit)."""
+  source, _, _ = device_reference_run
   workdir = str(tmp_path / "run")
   shutil.copytree(source, workdir)
   damage, problem = DAMAGE[kind]
+  damage(os.path.join(workdir, "checkpoints", "8"))
+  run = train.Run(device_smoke_config(idx_source), workdir)
+  (record,) = run.damaged
+  assert record.step == 8 and re.search(problem, record.problem), record
+  assert os.path.isdir(os.path.join(workdir, checkpointing.DAMAGED, "8"))
+  assert int(run.state.step) == 4
+  assert run.checkpoints.all_steps() == [4]
+
+
+def test_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_bitwise(
+    device_reference_run, idx_source, tmp_path):
+  source, _, run = device_reference_run
+  workdir = str(tmp_path / "run")
+  shutil.copytree(source, workdir)
+  damage, problem = DAMAGE["400 bytes corrupted"]
   damage(os.path.join(workdir, "checkpoints", "8"))
   # Online and final kNN off (settings a resume may change): the state is
   # what must match.
@@ -171,7 +190,7 @@ def test_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_bitwise(
   assert resumed["step"] == 8
   (record,) = resumed["damaged_checkpoints"]
   assert record["step"] == 8
-  assert __import__("re").search(problem, record["problem"]), record
+  assert re.search(problem, record["problem"]), record
   assert os.path.isdir(os.path.join(workdir, checkpointing.DAMAGED, "8"))
   assert resumed["invocations"][-1]["resumed_from_step"] == 4
   finished = train.Run(config, workdir)

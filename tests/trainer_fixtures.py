@@ -3,6 +3,7 @@ and tiny idx files (the in-memory device path)."""
 
 import contextlib
 import os
+import shutil
 
 import numpy as np
 
@@ -31,6 +32,13 @@ def smoke_config(**overrides):
   config.data.pipeline = "tfdata"
   config.data.data_dir = TESTDATA
   return override(config, overrides)
+
+
+def reference_config():
+  """The shared tf.data smoke run's config (conftest's
+  `tfdata_reference_run`): the smoke config with the hierarchy figures
+  logged at its last epoch."""
+  return smoke_config(visualize_every=2, visualize_sample=48)
 
 
 def device_smoke_config(source_dir: str, **overrides):
@@ -63,3 +71,11 @@ def mock_fashion_mnist():
   from hcsc_jax.data.datasets import fashion_mnist_local  # pylint: disable=unused-import,g-import-not-at-top
   with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=TESTDATA):
     yield
+
+
+def copied_workdir(workdir: str, tmp_path_factory, name: str) -> str:
+  """A copy of a shared run's workdir for a test module that writes in it
+  (evaluation results, exports)."""
+  copy = str(tmp_path_factory.mktemp(name) / "run")
+  shutil.copytree(workdir, copy)
+  return copy
