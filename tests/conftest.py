@@ -58,6 +58,27 @@ def _tfdata_reference_run(tmp_path_factory):
   return workdir, summary, run
 
 
+@pytest.fixture(scope="session", name="folder")
+def _folder(tmp_path_factory):
+  """A user's image folder (tests/folder_fixtures.py): 3 classes in every
+  image mode, with unusable files."""
+  from tests.folder_fixtures import write_folder  # pylint: disable=g-import-not-at-top
+  return write_folder(str(tmp_path_factory.mktemp("images") / "my photos"))
+
+
+@pytest.fixture(scope="session", name="folder_run")
+def _folder_run(folder, tmp_path_factory):
+  """The workdir of a finished smoke run on `folder` (in-memory input,
+  hierarchy from epoch 1), shared by every test that reads one (the
+  folder evaluations add their results under its eval/)."""
+  from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
+  from tests.folder_fixtures import folder_config  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp("folder_run"))
+  cache = str(tmp_path_factory.mktemp("folder_cache"))
+  train.train_and_evaluate(folder_config(folder, cache), workdir)
+  return workdir
+
+
 @pytest.fixture(scope="session", name="gpu_study_dry_run")
 def _gpu_study_dry_run(idx_source, tmp_path_factory):
   """(study workdir, finished process) of `launch/gpu_study.sh --dry_run`

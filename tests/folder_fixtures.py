@@ -7,6 +7,9 @@ import os
 import numpy as np
 from PIL import Image
 
+from configs import image_folder as image_folder_config
+from tests.trainer_fixtures import override
+
 CLASSES = ("cats", "dogs", "owls")
 BAD_FILES = {
     "cats/empty.jpg": "empty file",
@@ -73,3 +76,13 @@ def write_folder(root: str, per_class: int = 24, flat: bool = False,
   with open(os.path.join(root, "README.txt"), "w") as f:
     f.write("not an image extension: ignored\n")
   return root
+
+
+def folder_config(folder, cache, overrides=None, **fields):
+  """The folder config's smoke variant on `folder`, its decode cache in
+  `cache`."""
+  c = image_folder_config.get_config("smoke")
+  c.data.folder = folder
+  c.data.cache_dir = cache
+  c.data.threads = 2
+  return override(c, dict(overrides or {}, **fields))

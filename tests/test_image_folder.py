@@ -9,28 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from configs import image_folder as image_folder_config
 from hcsc_jax import errors
 from hcsc_jax.data.datasets import folder_defaults
 from hcsc_jax.data.datasets import folder_index
 from hcsc_jax.data.datasets import image_files
 from hcsc_jax.data.datasets import image_folder
 from hcsc_jax.training import train
-from tests.folder_fixtures import BAD_FILES, CLASSES, write_folder
-from tests.trainer_fixtures import override
-
-
-@pytest.fixture(scope="module", name="folder")
-def _folder(tmp_path_factory):
-  return write_folder(str(tmp_path_factory.mktemp("images") / "my photos"))
-
-
-def _config(folder, cache, overrides=None, **fields):
-  c = image_folder_config.get_config("smoke")
-  c.data.folder = folder
-  c.data.cache_dir = cache
-  c.data.threads = 2
-  return override(c, dict(overrides or {}, **fields))
+from tests.folder_fixtures import BAD_FILES, CLASSES, folder_config
+from tests.folder_fixtures import write_folder
 
 
 def test_scan_finds_every_image_with_labels_and_a_fixed_holdout(folder):
@@ -107,7 +93,7 @@ def test_decoding_handles_modes_exif_and_large_images(folder, tmp_path):
 
 
 def test_bad_files_are_skipped_listed_and_the_cache_reused(folder, tmp_path):
-  config = _config(folder, str(tmp_path / "cache"))
+  config = folder_config(folder, str(tmp_path / "cache"))
   images, loaded = image_folder.load(config.data)
   assert images.shape == (len(loaded.index.files), 16, 16, 3)
   assert sorted(p for p, _ in loaded.skipped) == sorted(BAD_FILES)
@@ -122,13 +108,13 @@ def test_the_input_path_follows_the_memory_budget(folder, tmp_path):
   it (or forced) they stay in the cache file and are read by rows."""
   from hcsc_jax.data.datasets.file_rows import FileRows  # pylint: disable=g-import-not-at-top
   cache = str(tmp_path / "cache")
-  held, _ = image_folder.load(_config(folder, cache).data)
+  held, _ = image_folder.load(folder_config(folder, cache).data)
   assert isinstance(held, np.ndarray)
-  over, _ = image_folder.load(_config(
+  over, _ = image_folder.load(folder_config(
       folder, cache, {"data.memory_budget_gb": 1e-6}).data)
-  forced, _ = image_folder.load(_config(
+  forced, _ = image_folder.load(folder_config(
       folder, cache, {"data.folder_input": "stream"}).data)
-  kept, _ = image_folder.load(_config(
+  kept, _ = image_folder.load(folder_config(
       folder, cache, {"data.folder_input": "memory",
                       "data.memory_budget_gb": 0.0}).data)
   assert isinstance(over, FileRows) and isinstance(forced, FileRows)
@@ -143,8 +129,8 @@ def test_the_input_path_follows_the_memory_budget(folder, tmp_path):
   np.testing.assert_array_equal(part[np.array([2, 0])], held[[9, 5]])
   with pytest.raises(errors.ConfigError, match=r"data.folder_input='disk'; "
                      r"choose one of \['auto', 'memory', 'stream'\]"):
-    image_folder.load(_config(folder, cache,
-                              {"data.folder_input": "disk"}).data)
+    image_folder.load(folder_config(folder, cache,
+                                    {"data.folder_input": "disk"}).data)
 
 
 def test_both_input_paths_make_the_same_batches(folder, tmp_path):
@@ -159,8 +145,8 @@ def test_both_input_paths_make_the_same_batches(folder, tmp_path):
   mesh = sharding.make_mesh()
   made = {}
   for path in ("memory", "stream"):
-    config = _config(folder, str(tmp_path / "cache"),
-                     {"data.folder_input": path})
+    config = folder_config(folder, str(tmp_path / "cache"),
+                           {"data.folder_input": path})
     dataset = in_memory.InMemoryDataset(config.data)
     inputs = [dataset.pretrain_input(specs.pretrain_spec(config), mesh),
               dataset.classifier_input(config.data, 8, 3, (0.2, 1.0), 0.5,
@@ -194,7 +180,7 @@ def test_the_smoke_config_trains_and_a_changed_folder_is_refused(
   copy = str(tmp_path / "copy")
   shutil.copytree(folder, copy)
   workdir = str(tmp_path / "run")
-  config = _config(copy, str(tmp_path / "cache"), num_clusters=())
+  config = folder_config(copy, str(tmp_path / "cache"), num_clusters=())
   summary = train.train_and_evaluate(config, workdir)
   assert summary["finished"] and 0 <= summary["knn_top1"] <= 1
   saved = folder_index.load(os.path.join(workdir, "folder_index.json"))
@@ -205,8 +191,8 @@ def test_the_smoke_config_trains_and_a_changed_folder_is_refused(
   with pytest.raises(errors.ConfigError, match=r"changed since this run "
                      r"indexed .*\(0 added, 1 removed, 0 changed\).*another "
                      "--workdir"):
-    train.train_and_evaluate(_config(copy, str(tmp_path / "cache"),
-                                     num_clusters=()), workdir)
+    train.train_and_evaluate(folder_config(copy, str(tmp_path / "cache"),
+                                           num_clusters=()), workdir)
 
 
 def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
@@ -223,15 +209,6 @@ def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
   names = [n.replace("/", "-") for n in fashion_mnist_files.CLASS_NAMES]
   path = os.path.join(output, "train", names[int(labels[5])], "00005.png")
   np.testing.assert_array_equal(np.asarray(Image.open(path)), images[5])
-
-
-@pytest.fixture(scope="module", name="folder_run")
-def _folder_run(folder, tmp_path_factory):
-  """A finished smoke run on the folder (hierarchy from epoch 1)."""
-  workdir = str(tmp_path_factory.mktemp("folder_run"))
-  cache = str(tmp_path_factory.mktemp("folder_cache"))
-  train.train_and_evaluate(_config(folder, cache), workdir)
-  return workdir
 
 
 def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
@@ -389,14 +366,15 @@ def test_a_stopped_folder_run_resumes_bitwise(folder, folder_run, tmp_path,
 
   monkeypatch.setattr(PreemptionWatcher, "requested", property(stop_once))
   path = {"data.folder_input": folder_input}
-  first = train.train_and_evaluate(_config(folder, cache, path), workdir)
+  first = train.train_and_evaluate(folder_config(folder, cache, path), workdir)
   assert first["preempted"]
   monkeypatch.undo()
-  summary = train.train_and_evaluate(_config(folder, cache, path), workdir)
+  summary = train.train_and_evaluate(folder_config(folder, cache, path),
+                                     workdir)
   assert summary["finished"] and 0 <= summary["knn_top1"] <= 1
 
   def leaves(directory):
-    run = train.Run(_config(folder, cache), directory)
+    run = train.Run(folder_config(folder, cache), directory)
     return jax.tree.leaves(jax.device_get((
         run.state.params, run.state.key_params, run.state.queue,
         run.state.batch_stats, run.state.hierarchy)))

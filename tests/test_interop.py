@@ -136,7 +136,8 @@ def test_hcsc_export_satisfies_linear_eval_and_head_matches(workdir18,
   images = _images(1)
   want = _torch_forward(encoder.eval(), images)
   want /= np.linalg.norm(want, axis=1, keepdims=True)
-  assert _rel(embedding_arrays.embed_images(workdir18, images, "head"), want) <= 1e-4
+  got = embedding_arrays.embed_images(workdir18, images, "head")
+  assert _rel(got, want) <= 1e-4
 
 
 def test_detectron2_and_safetensors_exports(workdir18, tmp_path):
@@ -205,7 +206,8 @@ def test_import_of_a_pytorch_model_gives_its_features(tmp_path):
   images = _images(2)
   want = _torch_forward(net.eval(), images)
   want /= np.linalg.norm(want, axis=1, keepdims=True)
-  assert _rel(embedding_arrays.embed_images(workdir, images, "head"), want) <= 1e-4
+  got = embedding_arrays.embed_images(workdir, images, "head")
+  assert _rel(got, want) <= 1e-4
   net.fc = torch.nn.Identity()
   assert _rel(embedding_arrays.embed_images(workdir, images, "backbone"),
               _torch_forward(net, images)) <= 1e-4

@@ -34,8 +34,8 @@ COMMANDS = {"main", "evaluate", "study", "export", "import_torch", "embed",
 # Inside data/: the data sets (and their registry) and the augmentation
 # the step applies on either path sit below both paths,
 # which never import each other; sources.py picks between them.
-DATA_LAYERS = {"specs": 0, "datasets": 0, "device_augment": 0, "device": 1, "tfdata": 1,
-               "sources": 2}
+DATA_LAYERS = {"specs": 0, "datasets": 0, "device_augment": 0, "device": 1,
+               "tfdata": 1, "sources": 2}
 
 
 def _modules():

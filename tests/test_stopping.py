@@ -129,7 +129,7 @@ def test_export_creates_folders_and_follows_the_umask(device_reference_run,
   try:
     interop.export(workdir, "safetensors", str(output))
     written = embedding_arrays.save_features(np.zeros((2, 3), np.float32),
-                                    str(features))
+                                             str(features))
   finally:
     os.umask(previous)
   assert os.stat(output).st_mode & 0o777 == mode

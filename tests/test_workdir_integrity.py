@@ -341,10 +341,12 @@ def test_embed_inputs_get_one_clear_line(tmp_path, capsys):
   with pytest.raises(ValueError, match=r"is not a NumPy \.npy array"):
     embedding_arrays.load_embed_input(str(tmp_path / "photo.jpg"))
   np.save(tmp_path / "bytes.npy", np.zeros((2, 4, 4, 3), np.uint8))
-  assert embedding_arrays.load_embed_input(str(tmp_path / "bytes.npy")).dtype == np.float32
+  loaded = embedding_arrays.load_embed_input(str(tmp_path / "bytes.npy"))
+  assert loaded.dtype == np.float32
   assert "is uint8" in capsys.readouterr().err
   with pytest.raises(ValueError, match="holds no images"):
-    embedding_arrays.embed_images(str(tmp_path), np.zeros((0, 4, 4, 3), np.float32))
+    embedding_arrays.embed_images(str(tmp_path),
+                                  np.zeros((0, 4, 4, 3), np.float32))
   poisoned = np.zeros((2, 4, 4, 3), np.float32)
   poisoned[1, 2, 3, 0] = np.nan
   with pytest.raises(ValueError, match="1 NaN or infinite"):

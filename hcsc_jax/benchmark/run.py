@@ -43,11 +43,12 @@ file. Needs neither TensorFlow nor faiss.
               open a top-level cluster, reach the images of a finest
               cluster, go back to the top, and find a file by name.
   torch_step  the demo's step written in PyTorch as the original code runs
-              it (`hcsc_jax.benchmark.torch_step`, needs torch and torchvision), at
-              --step_config's sizes (default the demo): `torch_step` on
-              fixed float views (pairs/s), `torch_fed` fed by a DataLoader
-              of --torch_workers processes making torchvision MoCo v2
-              views of Debian's Fashion-MNIST, as the original trains.
+              it (`hcsc_jax.benchmark.torch_step`, needs torch and
+              torchvision), at --step_config's sizes (default the demo):
+              `torch_step` on fixed float views (pairs/s), `torch_fed` fed
+              by a DataLoader of --torch_workers processes making
+              torchvision MoCo v2 views of Debian's Fashion-MNIST, as the
+              original trains.
   paths       a real config's (--config, default the Fashion-MNIST demo)
               train-phase steps/s, hierarchy active, three ways in one
               process: fed by tf.data (`paths_tfdata`, needs TensorFlow and

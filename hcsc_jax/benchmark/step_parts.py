@@ -140,8 +140,9 @@ def bench_step(args) -> dict[str, float]:
 
 
 def bench_torch_step(args) -> dict[str, float]:
-  """The PyTorch yardstick (`hcsc_jax.benchmark.torch_step`) at the Fashion-MNIST demo
-  config's sizes, fed from Debian's Fashion-MNIST files."""
+  """The PyTorch yardstick (`hcsc_jax.benchmark.torch_step`) at the
+  Fashion-MNIST demo config's sizes, fed from Debian's Fashion-MNIST
+  files."""
   from hcsc_jax.benchmark import torch_step  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data.datasets import fashion_mnist_files  # pylint: disable=g-import-not-at-top
   config = config_files.load_config(args.step_config or "configs/fashion_mnist.py")

@@ -1,8 +1,8 @@
 """Embedding image files (a folder, a text file listing paths, or one
 image) with a workdir's encoder, prepared exactly as the run's evaluation
-prepares its images: decoded as its data were (data/datasets/image_files.py, at the
-run's preload size), then the run's eval resize, centre crop and
-normalisation, on the devices.
+prepares its images: decoded as its data were
+(data/datasets/image_files.py, at the run's preload size), then the run's
+eval resize, centre crop and normalisation, on the devices.
 
 Unreadable files are skipped and returned with the reason; the row order
 of the features is the order of the returned paths.
