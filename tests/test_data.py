@@ -246,3 +246,23 @@ def test_a_failed_preparation_is_one_line_naming_the_cause(tiny_source,
                      match=r"could not prepare fashion_mnist_local in .*"
                      r"ConnectionError: Failed to establish.*may be offline"):
     pipeline.load_builder(config.data)
+
+
+def test_the_registry_names_a_source_for_every_data_set_it_lists():
+  from hcsc_jax.data.datasets import registry  # pylint: disable=g-import-not-at-top
+  for name, source in registry.SOURCES.items():
+    for reference in (source.arrays, source.tfds_manual_dir):
+      if reference:
+        assert callable(registry.resolve(reference)), (name, reference)
+  assert registry.device_names() == ["fashion_mnist_local", "image_folder"]
+  assert registry.source("imagenet2012_subset/10pct") is registry.SOURCES[
+      "imagenet2012_subset"]
+  assert registry.source("imagenet2012_real") is registry.SOURCES[
+      "imagenet2012"]
+  assert registry.source("cifar10") == registry.Source()
+  config = smoke_config(**{"data.pipeline": "device", "data.name": "cifar10"})
+  with pytest.raises(errors.ConfigError,
+                     match=r"reads \['fashion_mnist_local', 'image_folder'\] "
+                     "from their files"):
+    from hcsc_jax.data.device import in_memory  # pylint: disable=g-import-not-at-top
+    in_memory.InMemoryDataset(config.data)

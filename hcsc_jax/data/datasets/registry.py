@@ -54,9 +54,17 @@ SOURCES: dict[str, Source] = {
 
 
 def source(name: str) -> Source:
-  """The registered source of `name`; an empty one for TFDS catalogue
-  names (ImageNet's configs such as `imagenet2012_subset/1pct` included)."""
-  return SOURCES.get(name, SOURCES.get(name.split("/")[0], Source()))
+  """The registered source of `name` (a builder config such as
+  `imagenet2012_subset/1pct` is its builder's); TFDS's other ImageNet
+  builders (`imagenet2012_real`, ...) need the same tar files as
+  `imagenet2012`; any other name is a TFDS catalogue name: an empty
+  source."""
+  builder = name.split("/")[0]
+  if builder in SOURCES:
+    return SOURCES[builder]
+  if builder.startswith("imagenet2012"):
+    return SOURCES["imagenet2012"]
+  return Source()
 
 
 def device_names() -> list[str]:
