@@ -53,6 +53,9 @@ def get_config(arg=None):
   c.knn.chunk = 1000
   c.knn.label_fractions = (0.01,)  # the final line's knn_top1@1%
   c.knn.pixel_baseline = True      # ... and raw pixels' under the same kNN
+  # ... and the same 1% labelled where HCSC's prototypes point (the pixels
+  # get a hierarchical k-means of their own): knn_top1@1%:prototypes.
+  c.knn.label_selection = "prototypes"
   if arg == "smoke":
     hcsc_r50_imagenet.smoke(c)
   elif arg:

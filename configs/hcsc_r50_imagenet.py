@@ -89,9 +89,11 @@ def get_config(arg=None):
   c.visualize_sample = 1000  # training examples the figures use
   # Online kNN (eval_every) and the final one; label_fractions adds kNN on
   # class-balanced label subsets (5 draws), pixel_baseline the same on raw
-  # pixels (small images only), both at the end.
+  # pixels (small images only), both at the end; label_selection adds the
+  # same fractions with the labelled images picked by a rule that does not
+  # look at the labels (evals/label_budget.py: "typical", "prototypes").
   c.knn = knn.config_block(enabled=True, label_fractions=(),
-                           pixel_baseline=False)
+                           pixel_baseline=False, label_selection="")
 
   if arg == "smoke":
     smoke(c)

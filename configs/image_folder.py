@@ -49,6 +49,7 @@ def get_config(arg=None):
   c.augment.blur_sigma = (0.1, 2.0)
   c.knn.label_fractions = ()
   c.knn.pixel_baseline = False
+  c.knn.label_selection = ""
   if arg == "fashion_mnist":
     demo = fashion_mnist.get_config()
     c.width = demo.width

@@ -9,6 +9,7 @@ top level besides `cli`, `errors` and `models`:
   export / import_torch      workdir <-> PyTorch checkpoints
   embed                      features of images with a workdir's encoder
   hierarchy                  a run's taxonomy as files and a browsable page
+  select                     which images to label first, for a budget
   visualize                  the hierarchy report (figures, HTML)
   write_fashion_mnist_folder Debian's Fashion-MNIST as a folder of PNGs
   benchmark                  speed measurements (a package, benchmark/)
@@ -27,8 +28,10 @@ below it (tests/test_layers.py enforces it):
   engine/       train state, the jitted step, the feature and epoch loops
   workdir/      layout, lock, checkpoints and restoring a run
   interchange/  PyTorch checkpoints in and out
-  embedding/    embedding arrays and image files with a workdir's encoder
-  evals/        kNN, linear / semi-supervised, clustering protocols
+  embedding/    embedding arrays, image files and a run's whole collection
+                with a workdir's encoder
+  evals/        kNN, linear / semi-supervised, clustering protocols;
+                label budgets (which images to label first)
   viz/          hierarchy statistics, figures, report and browser
   training/     pre-training: the Run of an epoch trip, config checks
   studies/      seeds studies over variants

@@ -1,16 +1,22 @@
 r"""The hierarchy HCSC built of a run's training images, as files a user
 keeps and browses:
 
-  python -m hcsc_jax.hierarchy --workdir=<dir> --output=<dir> [--step=N]
+  python -m hcsc_jax.hierarchy --workdir=<dir> --output=<dir> [--step=N] \
+      [--budget=1%] [--strategy=prototypes]
 
-For the latest (or --step) checkpoint, every training image is embedded by
-the key encoder, in the space its hierarchy lives in, and written out:
-assignments.csv (path, cluster id and similarity to its prototype at each
-level, label when known), tree.json (every prototype with its parent, size
-and members, most central first) and index.html with thumbs/ (an offline
-browser: top-level clusters, a click down to children and member images, a
-breadcrumb back up, a file-name search). Works for runs on the in-memory
-device path (image folders, Fashion-MNIST).
+For the latest (or --step) checkpoint, every usable image of the run's
+collection is embedded by the key encoder, in the space its hierarchy lives
+in: the training images keep the clusters the last clustering gave them,
+the images an image-folder run held out for evaluation go to their nearest
+prototypes (marked held_out). Written out: assignments.csv (path, cluster
+id and similarity to its prototype at each level, label when known,
+held_out), tree.json (every prototype with its parent, size and members,
+most central first), labels_todo.csv (the --budget images to label first,
+picked by --strategy as `python -m hcsc_jax.select` picks them) and
+index.html with thumbs/ (an offline browser: top-level clusters, a click
+down to children and member images, a breadcrumb back up, a file-name
+search, the images to label first marked and exportable). Works for runs
+on the in-memory device path (image folders, Fashion-MNIST).
 """
 
 from hcsc_jax.runtime import startup
@@ -25,6 +31,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
 flags.DEFINE_string("output", None, "Folder for the files (created).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+flags.DEFINE_string("budget", "1%", "Images to mark to label first: a "
+                    "count (500), a percentage (1%) or a fraction (0.01).")
+flags.DEFINE_string("strategy", "prototypes", "Who picks them: prototypes, "
+                    "typical, random or random_balanced (see select).")
+flags.DEFINE_integer("seed", 0, "Seed of the typical and random rules.")
 flags.mark_flags_as_required(["workdir", "output"])
 
 
@@ -35,9 +46,10 @@ def main(argv):
   cli.log_run_progress()
   from hcsc_jax.viz import hierarchy_export  # pylint: disable=g-import-not-at-top
   path = cli.report_errors(lambda: hierarchy_export.write_hierarchy(
-      FLAGS.workdir, FLAGS.output, FLAGS.step))
-  print(f"wrote {path} (open it in a browser), assignments.csv and "
-        "tree.json beside it")
+      FLAGS.workdir, FLAGS.output, FLAGS.step, FLAGS.budget, FLAGS.strategy,
+      FLAGS.seed))
+  print(f"wrote {path} (open it in a browser), assignments.csv, tree.json "
+        "and labels_todo.csv beside it")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,10 @@ flags.DEFINE_integer("seeds", 3, "Seeds per variant (0, 1, ...).")
 flags.DEFINE_list("variants", ["hcsc", "mocov2"], "Variants to compare.")
 flags.DEFINE_list("protocols", ["knn", "linear"],
                   "Evaluations per run: knn, linear, clustering; knn and "
-                  "linear with a label fraction too, e.g. knn@1%,linear@10%.")
+                  "linear with a label fraction too, e.g. knn@1%,linear@10%, "
+                  "and a rule that picks the labelled images instead of "
+                  "class-balanced random draws: knn@1%:typical, "
+                  "linear@0.1%:prototypes (evals/label_budget.py).")
 flags.DEFINE_string("only", None, "<variant>:<seed>: run and evaluate that "
                     "run only, no table (launch/gpu_study.sh runs several "
                     "such processes on one GPU).")

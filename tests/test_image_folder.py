@@ -2,8 +2,10 @@
 not clean images, the decode cache, the changed-folder refusal, and the
 smoke config trained end to end on the device path."""
 
+import csv
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -213,6 +215,8 @@ def test_fashion_mnist_written_as_pngs_reads_back_with_its_split(
 
 def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
     folder_run, tmp_path):
+  """Every usable image is in the files: the training images with the
+  checkpoint's clusters, the held-out tenth at their nearest prototypes."""
   import csv  # pylint: disable=g-import-not-at-top
   import json  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import hierarchy_export as hierarchy  # pylint: disable=g-import-not-at-top
@@ -225,15 +229,32 @@ def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
   parents = [np.asarray(p) for p in state.hierarchy.parents]
   index = folder_index.load(os.path.join(folder_run, "folder_index.json"))
   train_files = [index.files[i] for i in index.split_rows("train")]
+  held_files = [index.files[i] for i in index.split_rows("test")]
+  assert held_files  # the folder has no test/: a tenth is held out
   with open(output / "assignments.csv", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
-  assert [r["path"] for r in rows] == train_files  # every image once
+  assert [r["path"] for r in rows] == train_files + held_files
+  assert [r["held_out"] for r in rows] == (["0"] * len(train_files)
+                                           + ["1"] * len(held_files))
+  trained = len(train_files)
   levels = len(checkpoint)
   for level in range(levels):
     got = np.array([int(r[f"level{level}_cluster"]) for r in rows])
-    np.testing.assert_array_equal(got, checkpoint[level])
+    np.testing.assert_array_equal(got[:trained], checkpoint[level])
+    if level:  # held-out images climb the parent chain
+      below = np.array([int(r[f"level{level - 1}_cluster"]) for r in rows])
+      np.testing.assert_array_equal(got[trained:],
+                                    parents[level - 1][below[trained:]])
     assert all(-1.0 <= float(r[f"level{level}_similarity"]) <= 1.0
                for r in rows)
+  # A held-out image sits at its most similar level-0 prototype: no
+  # prototype is nearer than the one it was given.
+  from hcsc_jax.embedding import collection as collection_lib  # pylint: disable=g-import-not-at-top
+  placed = collection_lib.run_collection(folder_run)
+  level0 = np.asarray(state.hierarchy.centroids[0])
+  best = np.max(placed.head[trained:] @ level0.T, axis=1)
+  np.testing.assert_allclose(placed.similarities[0][trained:], best,
+                             rtol=1e-6)
   assert {r["label"] for r in rows} == set(CLASSES)
   with open(output / "tree.json") as f:
     tree = json.load(f)
@@ -252,6 +273,10 @@ def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
       sims = [float(rows[i][f"level{level}_similarity"]) for i in p["members"]]
       assert sims == sorted(sims, reverse=True)  # most central first
       assert p["central"] == [rows[i]["path"] for i in p["members"][:8]]
+  with open(output / "labels_todo.csv", encoding="utf-8") as f:
+    todo = list(csv.DictReader(f))
+  assert len(todo) == max(1, round(0.01 * len(rows)))  # the default 1%
+  assert todo[0]["path"] in train_files + held_files and not todo[0]["label"]
 
 
 def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
@@ -259,7 +284,8 @@ def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
   from selenium import webdriver  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import hierarchy_export as hierarchy  # pylint: disable=g-import-not-at-top
-  page = hierarchy.write_hierarchy(folder_run, str(tmp_path / "out"))
+  page = hierarchy.write_hierarchy(folder_run, str(tmp_path / "out"),
+                                   budget="12")
   options = webdriver.ChromeOptions()
   for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
                    "--disable-dev-shm-usage"):
@@ -293,6 +319,34 @@ def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
     (result,) = browser.find_elements(By.CSS_SELECTOR, "#results li")
     assert result.text.startswith(wanted)
     assert "level 0:" in result.text and "level 2:" in result.text
+    # The images to label first: counted on the top cards, listed in
+    # order, and exported as the very file the command wrote.
+    browser.find_element(By.LINK_TEXT, "top level").click()
+    assert browser.find_element(By.ID, "todo-count").text.startswith(
+        "12 images to label first")
+    counts = [int(b.text.split()[0]) for b in browser.find_elements(
+        By.CSS_SELECTOR, ".card .badge")]
+    assert sum(counts) == 12
+    with open(tmp_path / "out" / "labels_todo.csv", encoding="utf-8") as f:
+      todo = list(csv.DictReader(f))
+    browser.find_element(By.ID, "todo-view").click()
+    marked = browser.find_elements(By.CSS_SELECTOR, ".member.to-label")
+    assert [m.get_attribute("data-index") for m in marked] == [
+        r["index"] for r in todo]
+    assert marked[0].find_element(By.CSS_SELECTOR, ".badge").text == (
+        "label #1")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {
+        "behavior": "allow", "downloadPath": str(downloads)})
+    browser.find_element(By.ID, "export").click()
+    exported = downloads / "labels_todo.csv"
+    for _ in range(100):
+      if exported.exists():
+        break
+      time.sleep(0.1)
+    assert exported.read_bytes() == (tmp_path / "out" /
+                                     "labels_todo.csv").read_bytes()
   finally:
     browser.quit()
 

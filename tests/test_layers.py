@@ -28,7 +28,7 @@ RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 LIBRARY_MODULES = {"cli", "errors", "models", "__init__"}
 COMMANDS = {"main", "evaluate", "study", "export", "import_torch", "embed",
             "hierarchy", "visualize", "write_fashion_mnist_folder",
-            "knn_baselines"}
+            "knn_baselines", "select"}
 # Inside data/: the data sets (and their registry) and the augmentation
 # the step applies on either path sit below both paths,
 # which never import each other; sources.py picks between them.

@@ -66,9 +66,17 @@ def test_smoke_run_trains_clusters_and_reports(reference_run):
                              np.mean(np.subtract(ours, theirs)), atol=1e-12)
   np.testing.assert_allclose(summary["knn_top1@25%"], np.mean(ours),
                              atol=1e-12)
+  # The same fraction labelled where the prototypes point: one subset
+  # (the rule is deterministic), for the pixels from their own k-means.
+  for key in ("knn_top1@25%:prototypes", "knn_pixels_top1@25%:prototypes"):
+    assert 0.0 <= summary[key] <= 1.0, key
+    assert len(summary[key + "_draws"]) == 1
+    assert 1 <= summary[key + "_classes_covered"][0] <= 10
   line = train.final_line(summary)
   assert re.fullmatch(r"final: epochs=2 knn_top1=[01]\.\d{4} "
                       r"knn_top1@25%=[01]\.\d{4} \(raw pixels [01]\.\d{4}\) "
+                      r"knn_top1@25%:prototypes=[01]\.\d{4} "
+                      r"\(raw pixels [01]\.\d{4}\) "
                       r"wall_s=\d+", line), line
 
 

@@ -33,6 +33,10 @@ def base(protocol: str, dataset: str) -> ml_collections.ConfigDict:
   c.label_fraction = 0.0
   c.labels_per_class = 0
   c.label_draws = 5
+  # Who picks the subset: '' = class-balanced random draws (needs the labels
+  # to draw); or a rule that does not look at them (evals/label_budget.py):
+  # "prototypes", "typical", "random" ("random_balanced" = the draws).
+  c.label_selection = ""
   c.bn_group_size = 32           # BN groups when fine-tuning
   c.log_every = 100
   source = {"imagenet": hcsc_r50_imagenet, "fashion_mnist": fashion_mnist,

@@ -182,7 +182,10 @@ def bench_browser(args) -> dict[str, float]:
   import tempfile  # pylint: disable=g-import-not-at-top
   from selenium import webdriver  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
+  import types  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data.datasets import folder_defaults  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import label_budget  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.evals import labels_todo  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import hierarchy_browser  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import hierarchy_files  # pylint: disable=g-import-not-at-top
   n, rng = args.browser_images, np.random.default_rng(0)
@@ -196,7 +199,13 @@ def bench_browser(args) -> dict[str, float]:
   tree = hierarchy_files.ImageHierarchy(
       paths, [f"class_{i % 10}" for i in range(n)], assignments,
       [rng.random(n).astype(np.float32) for _ in counts], parents,
-      tuple(f"class_{k}" for k in range(10)))
+      tuple(f"class_{k}" for k in range(10)), np.zeros(n, bool))
+  # 1% of the images marked to label first, as the command marks them.
+  images = types.SimpleNamespace(
+      paths=paths, labels=np.arange(n) % 10, class_names=tree.class_names,
+      held_out=tree.held_out, assignments=assignments)
+  todo = labels_todo.rows(images, label_budget.by_prototypes(
+      assignments, tree.similarities, parents, max(1, n // 100)))
   results = {}
   with tempfile.TemporaryDirectory() as out:
     start = time.perf_counter()
@@ -206,8 +215,9 @@ def bench_browser(args) -> dict[str, float]:
     record = hierarchy_files.tree_record(tree)
     page = os.path.join(out, "index.html")
     with open(page, "w", encoding="utf-8") as f:
-      f.write(hierarchy_browser.page(record, paths, tree.labels,
-                                     tree.assignments, "benchmark"))
+      f.write(hierarchy_browser.page(record, tree, todo,
+                                     labels_todo.columns(len(counts)),
+                                     "benchmark"))
     results["browser_write_s"] = time.perf_counter() - start
     results["browser_page_mb"] = os.path.getsize(page) / 1e6
     options = webdriver.ChromeOptions()

@@ -19,6 +19,12 @@ file. Needs neither TensorFlow nor faiss.
               each N in --cluster_sizes and each of --cluster_backends
               (faiss needs faiss; jax runs on the accelerators), on
               L2-normalised points drawn around 1000 random centres.
+  label_budget
+              seconds to choose which images to label first
+              (evals/label_budget.py: prototypes, typical, random) among
+              each N of --budget_sizes synthetic --budget_dim features, at
+              each of --budget_fractions (the hierarchy the prototypes rule
+              reads is given, as HCSC's training leaves it).
   input       the trainer's TrainData on an official-layout ImageNet of
               photo-like 500x375 JPEGs (~100 KB; generated into
               --input_dir, or from --jpeg_dir) prepared by TFDS, with the
@@ -70,6 +76,7 @@ import jax
 
 from hcsc_jax.benchmark import cluster_part
 from hcsc_jax.benchmark import input_parts
+from hcsc_jax.benchmark import label_budget_part
 from hcsc_jax.benchmark import paths_part
 from hcsc_jax.benchmark import step_parts
 
@@ -98,6 +105,7 @@ UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
 BENCHMARKS = {"hcsc_head": step_parts.bench_hcsc_head,
               "step": step_parts.bench_step,
               "cluster": cluster_part.bench_cluster,
+              "label_budget": label_budget_part.bench_label_budget,
               "input": input_parts.bench_input,
               "paths": paths_part.bench_paths,
               "folder": input_parts.bench_folder,
@@ -134,6 +142,13 @@ def main(argv=None) -> None:
                       help="comma-separated N for the cluster part")
   parser.add_argument("--cluster_backends", default="faiss",
                       help="comma-separated k-means backends (faiss, jax)")
+  parser.add_argument("--budget_sizes", default="60000,1000000",
+                      help="comma-separated N for the label_budget part")
+  parser.add_argument("--budget_fractions", default="0.001,0.01",
+                      help="label budgets of the label_budget part, as "
+                      "fractions of N")
+  parser.add_argument("--budget_dim", type=int, default=64,
+                      help="feature dimension of the label_budget part")
   parser.add_argument("--input_batches", type=int, default=20)
   parser.add_argument("--input_dir", default="/tmp/hcsc_input_benchmark",
                       help="where the input part's ImageNet is generated "

@@ -49,18 +49,14 @@ def input_paths(path: str) -> list[str]:
                     "image paths, an image file nor a .npy array.")
 
 
-def embed_files(workdir: str, paths: list[str], features: str = "backbone",
-                step=None, batch_size: int = 256):
-  """(features [N, d] of the readable files, their paths, skipped (path,
-  why), what `neighbors` needs: (state, config, model))."""
+def files_dataset(config, paths: list[str]):
+  """(an in-memory dataset of the readable files, as the run `config`
+  prepares its images, split SPLIT; the rows of `paths` it holds;
+  skipped (path, why))."""
   from hcsc_jax.data.datasets import image_folder  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data.device import in_memory  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
-  state, _, config, model = workdirs.restore(workdir, step)
   if not tuple(config.data.mean):
-    raise ConfigError(f"{workdir}'s config.json has no data.mean/std: the "
+    raise ConfigError("the run's config.json has no data.mean/std: the "
                       "run never opened its data set.")
   images, rows, skipped = image_folder.decode_files(
       paths, image_folder.preload_size(config.data), config.data.threads,
@@ -71,6 +67,18 @@ def embed_files(workdir: str, paths: list[str], features: str = "backbone",
   split = registry.Split(images, np.full(len(rows), -1, np.int32))
   dataset = in_memory.InMemoryDataset(config.data, loaded=({SPLIT: split},
                                                            ()))
+  return dataset, rows, skipped
+
+
+def embed_files(workdir: str, paths: list[str], features: str = "backbone",
+                step=None, batch_size: int = 256):
+  """(features [N, d] of the readable files, their paths, skipped (path,
+  why), what `neighbors` needs: (state, config, model))."""
+  from hcsc_jax.engine import features as features_lib  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
+  state, _, config, model = workdirs.restore(workdir, step)
+  dataset, rows, skipped = files_dataset(config, paths)
   mesh = sharding.make_mesh()
   batch = max(1, batch_size // mesh.size) * mesh.size
   out, _ = features_lib.encoder_features(

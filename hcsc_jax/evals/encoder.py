@@ -29,6 +29,11 @@ class Encoder:
   batch_stats: dict
   source: str         # what to print: path and step
   arch: dict          # ARCH_FIELDS values
+  # A workdir checkpoint's hierarchy (host ClusterHierarchy) and the key
+  # encoder's (params, batch_stats) that embeds images into its space;
+  # None for other encoders and before the first clustering.
+  hierarchy: object = None
+  key_variables: tuple | None = None
 
   def record(self) -> dict:
     return {"source": self.source, **self.arch}
@@ -82,9 +87,13 @@ def load(eval_config, workdir: str) -> Encoder:
     else:
       state, position, config, model = workdirs.restore(workdir,
                                                         eval_config.step)
+      active = bool(state.hierarchy_active)
       encoder = Encoder(model, state.params, state.batch_stats,
                         f"{workdir} step {int(state.step)} (epoch "
-                        f"{position.epoch})", _arch_of(config))
+                        f"{position.epoch})", _arch_of(config),
+                        state.hierarchy.to_host() if active else None,
+                        (state.key_params, state.key_batch_stats)
+                        if active else None)
   expected = eval_config.arch
   if expected and expected != encoder.arch["arch"]:
     raise ConfigError(

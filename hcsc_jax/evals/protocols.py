@@ -11,6 +11,7 @@ import numpy as np
 
 from hcsc_jax.data import sources
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.evals import chosen_labels
 from hcsc_jax.evals import classifier
 from hcsc_jax.evals import cluster_quality
 from hcsc_jax.evals import encoder as encoder_lib
@@ -68,11 +69,13 @@ def config_problems(cfg, device_count: int = 1,
 
 
 def result_name(cfg) -> str:
-  """`<name>[_<fraction>pct][_random|_pixels]`: each protocol, label
-  fraction and encoder kind has its own result file."""
+  """`<name>[_<fraction>pct][_<label selection>][_random|_pixels]`: each
+  protocol, label fraction, selection rule and encoder kind has its own
+  result file."""
   baseline = {"random": "_random", "pixels": "_pixels"}.get(cfg.encoder, "")
+  selection = cfg.get("label_selection", "")
   return (cfg.name + subsets.suffix(cfg.label_fraction, cfg.labels_per_class)
-          + baseline)
+          + (f"_{selection}" if selection else "") + baseline)
 
 
 def _check_same_start(directory: str, encoder, cfg) -> None:
@@ -98,14 +101,30 @@ def _check_same_start(directory: str, encoder, cfg) -> None:
       json.dump(record, f)
 
 
+# The last few splits' frozen features, so that the protocols of one study
+# run (kNN and linear at several label budgets and rules) embed once.
+_FEATURES: dict = {}
+_FEATURES_KEPT = 4
+
+
 def _features(encoder, dataset, cfg, split, mesh):
   """The split's frozen features: the encoder's, or the raw pixels
-  (`encoder=pixels`, encoder None)."""
+  (`encoder=pixels`, encoder None); reused within a process for the same
+  encoder, split and data settings."""
+  key = ("raw pixels" if encoder is None else encoder.source, split,
+         cfg.features, cfg.batch_size, cfg.data.to_json())
+  if key in _FEATURES:
+    return _FEATURES[key]
   if encoder is None:
-    return label_scarce.pixel_features(dataset, split, cfg.batch_size, mesh)
-  return features_lib.encoder_features(
-      encoder.model, encoder.params, encoder.batch_stats, dataset, split,
-      cfg.batch_size, mesh, cfg.features, f"features: {split}")
+    out = label_scarce.pixel_features(dataset, split, cfg.batch_size, mesh)
+  else:
+    out = features_lib.encoder_features(
+        encoder.model, encoder.params, encoder.batch_stats, dataset, split,
+        cfg.batch_size, mesh, cfg.features, f"features: {split}")
+  while len(_FEATURES) >= _FEATURES_KEPT:
+    _FEATURES.pop(next(iter(_FEATURES)))
+  _FEATURES[key] = out
+  return out
 
 
 def _subset(cfg, dataset, directory: str):
@@ -153,11 +172,16 @@ def evaluate(cfg, workdir: str) -> dict:
   if cfg.protocol == "knn" or frozen_linear:
     train = _features(encoder, dataset, cfg, cfg.data.train_split, mesh)
     test = _features(encoder, dataset, cfg, cfg.data.eval_split, mesh)
+    draws, selection = None, {}
+    if cfg.get("label_selection", ""):
+      draws, selection = chosen_labels.draws(cfg, train, encoder, dataset,
+                                             mesh, run_config)
     if frozen_linear:
-      metrics = label_scarce.logistic_scores(train, test, cfg)
+      metrics = label_scarce.logistic_scores(train, test, cfg, draws)
     else:
-      metrics = label_scarce.knn_scores(train, test, cfg)
+      metrics = label_scarce.knn_scores(train, test, cfg, draws)
       metrics["top1"] = metrics["knn_top1"]
+    metrics.update(selection)
   elif cfg.protocol == "clustering":
     split = {"train": cfg.data.train_split, "eval": cfg.data.eval_split
              }.get(cfg.clustering.split, cfg.clustering.split)

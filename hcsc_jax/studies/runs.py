@@ -8,6 +8,7 @@ import os
 from typing import Callable, Sequence
 
 from hcsc_jax.errors import ConfigError
+from hcsc_jax.evals import label_budget
 from hcsc_jax.evals import protocols as protocols_lib
 from hcsc_jax.studies import statistics as seed_statistics
 from hcsc_jax.method import variants
@@ -46,11 +47,28 @@ def eval_config(protocol: str, run_config, seed: int):
   return cfg
 
 
+def label_selection(spec: str) -> str:
+  """'knn@1%:typical' -> 'typical': who picks the labelled images
+  (evals/label_budget.py); '' for class-balanced random draws."""
+  _, _, strategy = spec.partition(":")
+  if strategy:
+    if strategy not in label_budget.STRATEGIES:
+      raise ConfigError(f"--protocols: {spec!r}: {strategy!r} is no label "
+                        f"selection rule; choose from "
+                        f"{list(label_budget.STRATEGIES)}.")
+    if "@" not in spec:
+      raise ConfigError(f"--protocols: {spec!r}: a selection rule picks a "
+                        "label subset; give its size, e.g. knn@1%:typical.")
+  return strategy
+
+
 def parse_protocol(spec: str) -> tuple[str, float]:
   """'knn' -> ('knn', 0.0); 'linear@10%' -> ('linear', 0.1): the protocol
-  and the fraction of train labels it uses (0: all). ConfigError naming
-  the spec when it is not one."""
-  name, _, fraction = spec.partition("@")
+  and the fraction of train labels it uses (0: all); a ':<rule>' suffix
+  (`label_selection`) is checked and left out. ConfigError naming the spec
+  when it is not one."""
+  label_selection(spec)
+  name, _, fraction = spec.partition(":")[0].partition("@")
   if name not in METRICS:
     raise ConfigError(f"--protocols: {spec!r} is unknown; choose from "
                       f"{sorted(METRICS)}, optionally with a label fraction "
@@ -73,7 +91,9 @@ def parse_protocol(spec: str) -> tuple[str, float]:
 def metric_label(spec: str) -> str:
   name, fraction = parse_protocol(spec)
   label = METRICS[name][1]
-  return label if not fraction else f"{label} @{fraction * 100:g}%"
+  strategy = label_selection(spec)
+  return (label if not fraction else f"{label} @{fraction * 100:g}%"
+          + (f" {strategy}" if strategy else ""))
 
 
 class Stopped(Exception):
@@ -113,6 +133,7 @@ def _evaluation(spec: str, config, directory: str, seed: int,
   name, fraction = parse_protocol(spec)
   cfg = eval_config(name, config, seed)
   cfg.label_fraction = fraction
+  cfg.label_selection = label_selection(spec)
   cfg.encoder = encoder
   key = METRICS[name][0]
   path = workdir_layout.eval_result(directory,
@@ -151,6 +172,26 @@ def _baselines(config, directory: str, protocols: Sequence[str],
       result = _evaluation(spec, config, directory, 0, eval_config, kind)
       out[kind][spec] = {"mean": float(result[key]),
                          "std": float(result.get(f"{key}_std", 0.0))}
+  return out
+
+
+def _pixels_by_seed(base_config, workdir: str, variant: str,
+                    seeds: Sequence[int], protocols: Sequence[str],
+                    eval_config: Callable) -> dict:
+  """{protocol: [raw-pixel value per seed]}: the pixels evaluated with each
+  seed's label draws and selection rule (in that seed's run of `variant`,
+  for its data), so encoder - pixels can be paired by seed."""
+  out = {p: [] for p in protocols if parse_protocol(p)[0] != "clustering"}
+  for seed in seeds:
+    config = variants.apply(variant,
+                            base_config.copy_and_resolve_references())
+    config.seed = seed
+    directory = workdir_layout.study_run(workdir, variant, seed)
+    for spec in out:
+      reporting.log(f"study: raw pixels with seed {seed}'s labels, {spec}")
+      key = METRICS[parse_protocol(spec)[0]][0]
+      out[spec].append(float(_evaluation(spec, config, directory, seed,
+                                         eval_config, "pixels")[key]))
   return out
 
 
@@ -205,6 +246,14 @@ def run_study(base_config, workdir: str, variant_names: Sequence[str],
   record = tabulate(values, list(seeds), list(protocols), baseline)
   if with_baselines and first_run is not None:
     record["baselines"] = _baselines(*first_run, protocols, eval_config)
+    if any(label_selection(p) for p in protocols):
+      pixels = _pixels_by_seed(base_config, workdir, variant_names[0], seeds,
+                               protocols, eval_config)
+      record["pixels_by_seed"] = pixels
+      record["minus_pixels"] = {
+          variant: {p: seed_statistics.paired_difference(
+              values[variant][p], pixels[p]) for p in pixels}
+          for variant in variant_names}
   reporting.save_json(
       workdir_layout.path(workdir, workdir_layout.STUDY_RECORD), record)
   table = markdown(record)
@@ -254,6 +303,14 @@ def markdown(record: dict) -> str:
     lines += ["", "With a label fraction (@x%) each value is the mean over "
               "class-balanced label draws (5 by default); the variants' ± "
               "is over seeds, the baselines' over label draws."]
+  if any(label_selection(p) for p in protocols):
+    lines += ["", "With a selection rule after the fraction (e.g. @1% "
+              "typical) the labelled images are those the rule picks from "
+              "the evaluated features without their labels, as many as a "
+              "balanced draw holds (evals/label_budget.py; `prototypes` is "
+              "one subset, `typical` and `random` one per draw seed); the "
+              "baselines are helped by the same rule on their own "
+              "features."]
   baseline = record["baseline"]
   if record["differences"]:
     lines += ["", f"Paired differences (same seeds) against {baseline}, "
@@ -268,6 +325,22 @@ def markdown(record: dict) -> str:
         verdict = "yes" if d["separated"] else "no"
         lines.append(f"| {variant} − {baseline} | {label} | {d['mean']:+.4f}"
                      f" | {interval} | {verdict} |")
+  if record.get("minus_pixels"):
+    lines += ["", "Encoder − raw pixels, paired by seed (the pixels "
+              "evaluated with each seed's label draws and selection rule), "
+              "Student-t 95% interval:", "",
+              "| difference | metric | mean | 95% interval | separated from "
+              "seed noise? |", "|---|---|---|---|---|"]
+    for variant, by_protocol in record["minus_pixels"].items():
+      for protocol, label in zip(protocols, labels):
+        if protocol not in by_protocol:
+          continue
+        d = by_protocol[protocol]
+        interval = (f"[{d['low']:+.4f}, {d['high']:+.4f}]"
+                    if d["n"] > 1 else "n/a (one seed)")
+        lines.append(f"| {variant} − raw pixels | {label} | "
+                     f"{d['mean']:+.4f} | {interval} | "
+                     f"{'yes' if d['separated'] else 'no'} |")
   lines += ["", "Per seed:", "",
             "| variant | " + " | ".join(f"seed {s}" for s in seeds) + " |",
             "|---|" + "---|" * len(seeds)]
@@ -276,4 +349,11 @@ def markdown(record: dict) -> str:
              for i in range(len(seeds))]
     lines.append(f"| {variant} ({' / '.join(labels)}) | "
                  + " | ".join(cells) + " |")
+  pixels = record.get("pixels_by_seed")
+  if pixels:
+    shown = [p for p in protocols if p in pixels]
+    cells = [" / ".join(f"{pixels[p][i]:.4f}" for p in shown)
+             for i in range(len(seeds))]
+    lines.append(f"| raw pixels ({' / '.join(metric_label(p) for p in shown)})"
+                 " | " + " | ".join(cells) + " |")
   return "\n".join(lines)

@@ -16,6 +16,7 @@ from hcsc_jax.errors import InputExhaustedError
 from hcsc_jax.errors import NonFiniteLossError
 from hcsc_jax.evals import knn
 from hcsc_jax.evals import label_scarce
+from hcsc_jax.evals import encoder as encoder_lib
 from hcsc_jax.training import final_knn
 from hcsc_jax.engine import features as features_lib
 from hcsc_jax.workdir import checkpoints as checkpointing
@@ -268,13 +269,29 @@ class Run:
     if not final:
       return results
     subsets = final_knn.subset_scores(train, test, cfg.knn)
+    subsets.update(final_knn.selected_scores(
+        train, test, cfg, self._as_encoder(), self.dataset, self.mesh))
     results.update(subsets)
     if cfg.knn.pixel_baseline:
       pixels = [label_scarce.pixel_features(
           self.dataset, split, cfg.embed_batch_size, self.mesh,
           self._stop_check()) for split in splits]
-      results.update(final_knn.pixel_baseline(*pixels, cfg.knn, subsets))
+      selected = final_knn.selected_scores(
+          *pixels, cfg, None, self.dataset, self.mesh, "knn_pixels_top1")
+      results.update(final_knn.pixel_baseline(*pixels, cfg.knn, subsets,
+                                              selected))
     return results
+
+  def _as_encoder(self) -> encoder_lib.Encoder:
+    """The state as an evaluation's encoder, its hierarchy included (the
+    'prototypes' label selection reads it)."""
+    state = self.state
+    active = bool(state.hierarchy_active)
+    return encoder_lib.Encoder(
+        self.model, state.params, state.batch_stats,
+        f"{self.workdir} step {int(state.step)}", {},
+        state.hierarchy.to_host() if active else None,
+        (state.key_params, state.key_batch_stats) if active else None)
 
 
 def _knn_skipped(dataset, config) -> str:

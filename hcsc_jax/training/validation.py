@@ -10,6 +10,7 @@ from hcsc_jax.data.datasets import registry
 from hcsc_jax.data import sources
 from hcsc_jax.errors import ConfigError  # pylint: disable=unused-import
 from hcsc_jax.evals import knn
+from hcsc_jax.evals import label_budget
 from hcsc_jax.method import losses
 from hcsc_jax.method import objective
 from hcsc_jax.method import selection
@@ -72,6 +73,13 @@ def config_problems(config, num_examples: int | None = None,
       add(f"knn.label_fractions: {fraction} of the {num_examples} training "
           f"examples is fewer than k={max(tuple(config.knn.ks))}; use a "
           "larger fraction or smaller knn.ks.")
+  rule = config.knn.get("label_selection", "")
+  if rule and rule not in label_budget.STRATEGIES:
+    add(f"knn.label_selection={rule!r}; choose one of "
+        f"{list(label_budget.STRATEGIES)} or '' (none).")
+  elif rule and not tuple(config.knn.label_fractions):
+    add(f"knn.label_selection={rule!r} picks label subsets of the "
+        "knn.label_fractions, which is empty; set it too, e.g. (0.01,).")
   if config.data.image_size < 1:
     add(f"data.image_size={config.data.image_size} must be at least 1.")
   if config.eval_every < 0:

@@ -2,7 +2,10 @@
 page starts at the top-level prototypes (size, most central thumbnails);
 a click goes down to the children, at the finest level to the member images
 (most central first, 120 per page); a breadcrumb goes back up; a search box
-finds a file name and shows its cluster on each level.
+finds a file name and shows its cluster on each level. The images to label
+first (labels_todo.csv, chosen by evals/label_budget.py) carry their rank
+on every page, cards count them, a button lists them all and another
+exports the list as labels_todo.csv (the same bytes the command wrote).
 
 Thumbnails come from sprite sheets (`thumbs/sheet_<k>.png`, one tile per
 image), so 100k images are a hundred small files, not 100k inlined PNGs;
@@ -30,12 +33,21 @@ h1 { font-size: 1.4em; } .crumbs a { cursor: pointer; color: #06c; }
 .member { display: inline-block; margin: 3px; text-align: center;
           font-size: 10px; width: 96px; overflow: hidden; }
 #results li { margin: 2px 0; }
+.todo { outline: 3px solid #d60; }
+.badge { color: #d60; font-weight: bold; }
+.held { color: #777; font-style: italic; }
 </style></head><body>
 <h1>__TITLE__</h1>
 <p>How to read it: each card is a prototype (a cluster of images) with its
 size and its most central images. Click a card to see its children one
 level down; at the finest level you see its member images, most central
-first. The path above the cards leads back up.</p>
+first. The path above the cards leads back up. Images with an orange frame
+are the ones to label first (their rank in labels_todo.csv); images marked
+"held out" were kept out of training and placed at their nearest
+prototype.</p>
+<p><span id="todo-count"></span>
+<button id="todo-view">show the images to label</button>
+<button id="export">export labels_todo.csv</button></p>
 <p><input id="search" placeholder="find a file name" size="40">
 <button id="go">find</button></p><ul id="results"></ul>
 <div class="crumbs" id="crumbs"></div>
@@ -45,6 +57,44 @@ first. The path above the cards leads back up.</p>
 const D = JSON.parse(document.getElementById('data').textContent);
 const T = __T__, PER = __PER__, PAGE = 120;
 const TOP = D.levels.length - 1;
+const RANK = {};
+D.todo.forEach(r => { RANK[r.index] = r.rank; });
+document.getElementById('todo-count').textContent =
+    D.todo.length + ' images to label first.';
+function csvField(v) {
+  const s = String(v);
+  return /[",\\r\\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
+function todoCsv() {
+  const lines = [D.columns.map(csvField).join(',')];
+  D.todo.forEach(r => lines.push(D.columns.map(c => csvField(r[c])).join(',')));
+  return lines.join('\\r\\n') + '\\r\\n';
+}
+function exportTodo() {
+  const blob = new Blob([todoCsv()], {type: 'text/csv'});
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob); a.download = 'labels_todo.csv';
+  document.body.appendChild(a); a.click(); a.remove();
+}
+function member(i) {
+  const m = document.createElement('span'); m.className = 'member';
+  m.dataset.index = i;
+  const t = thumb(i, 96);
+  m.appendChild(t);
+  const name = document.createElement('div');
+  name.textContent = D.paths[i].split('/').pop();
+  m.appendChild(name);
+  if (RANK[i]) {
+    t.classList.add('todo'); m.classList.add('to-label');
+    const b = document.createElement('div'); b.className = 'badge';
+    b.textContent = 'label #' + RANK[i]; m.appendChild(b);
+  }
+  if (D.held[i]) {
+    const h = document.createElement('div'); h.className = 'held';
+    h.textContent = 'held out'; m.appendChild(h);
+  }
+  return m;
+}
 function thumb(i, size) {
   size = size || T;
   const j = i % (PER * PER), s = Math.floor(i / (PER * PER));
@@ -85,8 +135,17 @@ function card(level, p, path) {
       ' images';
   div.appendChild(h);
   const t = document.createElement('div'); t.className = 'thumbs';
-  p.members.slice(0, 8).forEach(i => t.appendChild(thumb(i)));
+  p.members.slice(0, 8).forEach(i => {
+    const el = thumb(i);
+    if (RANK[i]) el.classList.add('todo');
+    t.appendChild(el);
+  });
   div.appendChild(t);
+  const marked = p.members.filter(i => RANK[i]).length;
+  if (marked) {
+    const b = document.createElement('div'); b.className = 'badge';
+    b.textContent = marked + ' to label'; div.appendChild(b);
+  }
   div.onclick = () => show(path.concat([[level, p.id]]));
   return div;
 }
@@ -107,15 +166,8 @@ function show(path, page) {
     return;
   }
   const members = D.levels[0].prototypes[id].members;
-  members.slice(page * PAGE, (page + 1) * PAGE).forEach(i => {
-    const m = document.createElement('span'); m.className = 'member';
-    m.dataset.index = i;
-    m.appendChild(thumb(i, 96));
-    const name = document.createElement('div');
-    name.textContent = D.paths[i].split('/').pop();
-    m.appendChild(name);
-    grid.appendChild(m);
-  });
+  members.slice(page * PAGE, (page + 1) * PAGE).forEach(
+      i => grid.appendChild(member(i)));
   if (members.length > (page + 1) * PAGE) {
     const more = document.createElement('button');
     more.textContent = 'next ' + PAGE; more.id = 'next';
@@ -139,6 +191,16 @@ function find() {
   }
   if (!shown) out.innerHTML = '<li>no file name contains that</li>';
 }
+function showTodo() {
+  crumbs([]);
+  const view = document.getElementById('view');
+  view.innerHTML = '<p>The images to label first, in order:</p>';
+  const grid = document.createElement('div'); grid.className = 'grid';
+  view.appendChild(grid);
+  D.todo.forEach(r => grid.appendChild(member(r.index)));
+}
+document.getElementById('todo-view').onclick = showTodo;
+document.getElementById('export').onclick = exportTodo;
 document.getElementById('go').onclick = find;
 document.getElementById('search').onkeydown = e => {
   if (e.key === 'Enter') find(); };
@@ -147,11 +209,14 @@ show([]);
 """
 
 
-def page(record: dict, paths: list[str], labels: list[str],
-         assignments, title: str) -> str:
-  """The page with the tree, paths and assignments embedded as JSON."""
-  data = dict(record, paths=paths, labels=labels,
-              assignments=[[int(v) for v in a] for a in assignments])
+def page(record: dict, tree: hierarchy_files.ImageHierarchy,
+         todo: list[dict], columns: list[str], title: str) -> str:
+  """The page with the tree, paths, assignments and the to-label list
+  (`todo` rows with `columns`, as labels_todo.csv) embedded as JSON."""
+  data = dict(record, paths=tree.paths, labels=tree.labels,
+              assignments=[[int(v) for v in a] for a in tree.assignments],
+              held=[int(h) for h in tree.held_out], todo=todo,
+              columns=columns)
   payload = json.dumps(data).replace("</", "<\\/")
   per = hierarchy_files.SHEET_TILES
   return (_PAGE.replace("__TITLE__", html.escape(title))

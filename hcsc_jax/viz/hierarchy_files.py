@@ -4,7 +4,8 @@ central members (`tree.json`), and thumbnails as sprite sheets for the
 offline browser (`hierarchy_browser.py`).
 
 Cluster ids are the checkpoint's own hierarchy (what the last clustering
-assigned each image, level by level); the similarity of an image to its
+assigned each training image, level by level; images held out of training
+go to their nearest prototypes and are marked `held_out`); the similarity of an image to its
 prototype is computed from its embedding by the checkpoint's key encoder,
 in the space the hierarchy lives in.
 """
@@ -32,23 +33,19 @@ class ImageHierarchy:
   similarities: list[np.ndarray]   # per level [N] cosine to its prototype
   parents: list[np.ndarray]        # per level but the top [M_l] parent id
   class_names: tuple[str, ...]
+  held_out: np.ndarray             # [N] bool: placed, not clustered
 
 
-def build(paths, labels: np.ndarray, class_names, features: np.ndarray,
-          hierarchy) -> ImageHierarchy:
-  """`hierarchy` is the checkpoint's (host) HierarchyArrays; `features`
-  the L2-normalised key-encoder embeddings [N, d] of the images."""
-  assignments = [np.asarray(a, np.int64) for a in hierarchy.assignments]
-  similarities = []
-  for level, centroids in enumerate(hierarchy.centroids):
-    centroids = np.asarray(centroids, np.float32)
-    similarities.append(np.einsum("nd,nd->n", features,
-                                  centroids[assignments[level]]))
-  names = [class_names[int(y)] if y >= 0 and class_names else ""
-           for y in labels]
-  return ImageHierarchy(list(paths), names, assignments, similarities,
-                        [np.asarray(p, np.int64) for p in hierarchy.parents],
-                        tuple(class_names))
+def build(collection) -> ImageHierarchy:
+  """From an embedding.collection.Collection: the checkpoint's own
+  assignments for training images, nearest prototypes for held-out ones."""
+  names = collection.class_names
+  labels = [names[int(y)] if y >= 0 and names else ""
+            for y in collection.labels]
+  return ImageHierarchy(list(collection.paths), labels,
+                        collection.assignments, collection.similarities,
+                        collection.parents, tuple(names),
+                        np.asarray(collection.held_out, bool))
 
 
 def write_assignments(tree: ImageHierarchy, path: str) -> None:
@@ -56,11 +53,12 @@ def write_assignments(tree: ImageHierarchy, path: str) -> None:
   with open(path, "w", newline="", encoding="utf-8") as f:
     writer = csv.writer(f)
     writer.writerow(["path"] + [f"level{l}_cluster" for l in levels]
-                    + [f"level{l}_similarity" for l in levels] + ["label"])
+                    + [f"level{l}_similarity" for l in levels]
+                    + ["label", "held_out"])
     for i, name in enumerate(tree.paths):
       writer.writerow([name] + [int(tree.assignments[l][i]) for l in levels]
                       + [f"{tree.similarities[l][i]:.4f}" for l in levels]
-                      + [tree.labels[i]])
+                      + [tree.labels[i], int(tree.held_out[i])])
 
 
 def tree_record(tree: ImageHierarchy) -> dict:

@@ -221,6 +221,7 @@ ADDED_FIELDS = {
     "data.memory_budget_gb": 4.0,
     "knn.label_fractions": (),
     "knn.pixel_baseline": False,
+    "knn.label_selection": "",
 }
 
 
