@@ -29,27 +29,33 @@ def _refuse(*args, **kwargs):
                        f"evaluate ({args[1:]}, {kwargs})")
 
 
-@pytest.fixture(scope="module", name="rebuilt")
-def _rebuilt(tmp_path_factory):
-  """(table, record) the study command makes from a copy of the records."""
+def _rebuild(records: str, protocols, tmp_path_factory):
+  """(table, record) the study command makes from a copy of `records`,
+  with training and evaluating refused."""
   workdir = str(tmp_path_factory.mktemp("records") / "study")
-  shutil.copytree(RECORDS, workdir)
+  shutil.copytree(records, workdir)
   config = fashion_mnist.get_config()
   config.knn.pixel_baseline = False  # as the study was run
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(train, "train_and_evaluate", _refuse)
     patch.setattr(protocols_lib, "evaluate", _refuse)
     table = study_runs.run_study(config, workdir, ["hcsc", "mocov2"],
-                                 [0, 1, 2], PROTOCOLS, None,
+                                 [0, 1, 2], protocols, None,
                                  study_runs.eval_config)
   return table, reporting.read_json_or_set_aside(
       os.path.join(workdir, "study.json"))
 
 
-def test_records_rebuild_the_committed_study_table(rebuilt):
-  table, _ = rebuilt
-  with open(os.path.join(RECORDS, "study.md")) as f:
-    assert f.read() == table + "\n"
+@pytest.fixture(scope="module", name="rebuilt")
+def _rebuilt(tmp_path_factory):
+  return _rebuild(RECORDS, PROTOCOLS, tmp_path_factory)
+
+
+def test_records_rebuild_the_committed_study_tables(rebuilt, budget_rebuilt):
+  for records, (table, _) in ((RECORDS, rebuilt),
+                              (BUDGET_RECORDS, budget_rebuilt)):
+    with open(os.path.join(records, "study.md")) as f:
+      assert f.read() == table + "\n", records
 
 
 def test_readme_quotes_the_studys_figures(rebuilt):
@@ -82,3 +88,54 @@ def test_readme_quotes_the_studys_figures(rebuilt):
     assert ("not separated" in cell) == (not d["separated"]), protocol
     quoted += 1
   assert quoted == 5 * len(PROTOCOLS)
+
+
+# The label-budget study (results/label_budget_study): which images get the
+# labels, picked by each rule, for the same runs' encoders and the pixels.
+BUDGET_RECORDS = os.path.join(ROOT, "results", "label_budget_study")
+BUDGET_PROTOCOLS = [
+    "knn@0.1%:random_balanced", "knn@0.1%:random", "knn@0.1%:typical",
+    "knn@0.1%:prototypes", "knn@1%", "knn@1%:random", "knn@1%:typical",
+    "knn@1%:prototypes", "linear@0.1%:random_balanced", "linear@0.1%:typical",
+    "linear@0.1%:prototypes", "linear@1%", "linear@1%:typical",
+    "linear@1%:prototypes"]
+RULE_NAMES = {"random_balanced": "random, class-balanced", "": (
+    "random, class-balanced"), "random": "random", "typical": "typical",
+              "prototypes": "prototypes"}
+
+
+@pytest.fixture(scope="module", name="budget_rebuilt")
+def _budget_rebuilt(tmp_path_factory):
+  return _rebuild(BUDGET_RECORDS, BUDGET_PROTOCOLS, tmp_path_factory)
+
+
+def test_readme_quotes_the_label_budget_figures(budget_rebuilt):
+  """Every cell of the README's label-budget table: each encoder's mean ±
+  std over seeds, the pixels' (evaluated with each seed's labels), and
+  HCSC − pixels paired by seed with its interval and verdict."""
+  from hcsc_jax.studies import statistics  # pylint: disable=g-import-not-at-top
+  _, record = budget_rebuilt
+  with open(os.path.join(ROOT, "README.md")) as f:
+    readme = f.read()
+  start = readme.index("### Which images get the labels")
+  section = readme[start:readme.index("\n#", start + 1)]
+  rows = []
+  for line in section.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if len(cells) == 6 and cells[2][:1].isdigit():
+      rows.append(cells)
+  assert len(rows) == len(BUDGET_PROTOCOLS)
+  for protocol, cells in zip(BUDGET_PROTOCOLS, rows):
+    name, fraction = study_runs.parse_protocol(protocol)
+    assert cells[0].startswith(f"{'kNN' if name == 'knn' else 'linear'}, "
+                               f"{fraction * 100:g}%"), (protocol, cells)
+    assert cells[1] == RULE_NAMES[study_runs.label_selection(protocol)]
+    for variant, cell in (("hcsc", cells[2]), ("mocov2", cells[3])):
+      s = record["summary"][variant][protocol]
+      assert cell == f"{s['mean']:.4f} ± {s['std']:.4f}", (protocol, variant)
+    p = statistics.summary(record["pixels_by_seed"][protocol])
+    assert cells[4] == f"{p['mean']:.4f} ± {p['std']:.4f}", protocol
+    d = record["minus_pixels"]["hcsc"][protocol]
+    assert re.sub(r"\*", "", cells[5]).startswith(
+        f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"), protocol
+    assert ("not separated" in cells[5]) == (not d["separated"]), protocol

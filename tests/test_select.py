@@ -124,7 +124,7 @@ def test_evaluation_labels_the_selected_images(folder_run):
       cfg.encoder = encoder
       results[strategy, encoder] = protocols.evaluate(cfg, folder_run)
   for (strategy, encoder), result in results.items():
-    name = f"knn_image_folder_20pct_{strategy}" + (
+    name = f"knn_image_folder_20pct_by_{strategy}" + (
         "_pixels" if encoder == "pixels" else "")
     assert result["name"] == name
     with open(os.path.join(folder_run, "eval", name + ".json")) as f:

@@ -141,8 +141,13 @@ def by_prototypes(assignments: Sequence[np.ndarray],
   top = len(assignments) - 1
   rows, reasons, taken = [], [], set()
 
+  # Each level's members by prototype, in index order, found once.
+  order = [np.argsort(a, kind="stable") for a in assignments]
+  starts = [np.concatenate([[0], np.cumsum(s)]) for s in sizes]
+
   def take(level: int, prototype: int, why: str, how_many: int = 1):
-    members = np.flatnonzero(assignments[level] == prototype)
+    members = order[level][starts[level][prototype]:
+                           starts[level][prototype + 1]]
     for row in _nearest_member(members, similarities[level], taken,
                                how_many):
       taken.add(row)
@@ -222,12 +227,16 @@ def typical(features: np.ndarray, budget: int, seed: int) -> Choice:
     raise ConfigError(f"budget {budget} must be in [1, {count}].")
   if budget == count:
     return Choice(np.arange(count), ["every image (budget = set)"] * count)
+  from hcsc_jax.runtime import reporting  # pylint: disable=g-import-not-at-top
+  reporting.log(f"typical: k-means of {count} features into {budget} "
+                f"clusters (seed {seed})")
   _, assigned, _ = hierarchical.kmeans(points, budget, seed,
                                        KMEANS_ITERATIONS, 1, 256, 1)
   sizes = np.bincount(assigned, minlength=budget)
   rng = np.random.default_rng(seed)
   ranked = {}
-  for cluster in np.argsort(-sizes, kind="stable"):
+  for cluster in reporting.progress_bar(np.argsort(-sizes, kind="stable"),
+                                        budget, "typical: densest images"):
     if sizes[cluster] == 0:
       continue
     members = np.flatnonzero(assigned == cluster)

@@ -69,13 +69,14 @@ def config_problems(cfg, device_count: int = 1,
 
 
 def result_name(cfg) -> str:
-  """`<name>[_<fraction>pct][_<label selection>][_random|_pixels]`: each
+  """`<name>[_<fraction>pct][_by_<label selection>][_random|_pixels]`: each
   protocol, label fraction, selection rule and encoder kind has its own
-  result file."""
+  result file (`_by_random`, labels picked at random, is not `_random`,
+  the random-init encoder)."""
   baseline = {"random": "_random", "pixels": "_pixels"}.get(cfg.encoder, "")
   selection = cfg.get("label_selection", "")
   return (cfg.name + subsets.suffix(cfg.label_fraction, cfg.labels_per_class)
-          + (f"_{selection}" if selection else "") + baseline)
+          + (f"_by_{selection}" if selection else "") + baseline)
 
 
 def _check_same_start(directory: str, encoder, cfg) -> None:
