@@ -175,3 +175,20 @@ def test_a_study_with_selection_rules_pairs_each_encoder_with_the_pixels(
                     for rule in ("prototypes", "")}
   assert "| hcsc − raw pixels | kNN top-1 @1% prototypes | +0.0500 |" in table
   assert "kNN top-1 @1% prototypes" in table.splitlines()[2]
+
+
+def test_typical_and_fresh_hierarchies_run_on_the_jax_backend(tree):
+  """Accelerator hosts may lack faiss: a run with kmeans.backend='jax'
+  picks its images with JAX's k-means."""
+  points, blobs, _ = tree
+  choice = label_budget.choose("typical", 10, 0, features=points,
+                               backend="jax")
+  assert len(set(blobs[_rows_of(choice)].tolist())) >= 8
+  again = label_budget.choose("typical", 10, 0, features=points,
+                              backend="jax")
+  np.testing.assert_array_equal(choice.rows, again.rows)
+  assignments, _, parents = label_budget.hierarchy_of(points, (50, 20, 5),
+                                                      backend="jax")
+  assert [int(a.max()) < m for a, m in zip(assignments, (50, 20, 5))] == [
+      True] * 3
+  np.testing.assert_array_equal(assignments[1], parents[0][assignments[0]])

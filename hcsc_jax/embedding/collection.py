@@ -32,6 +32,7 @@ class Collection:
   images: object                   # uint8 [N, H, W, C] (thumbnails) or None
   title: str                       # where the images and the tree are from
   backbone: np.ndarray | None = None  # [N, D] query-encoder features
+  kmeans_backend: str = "faiss"    # the run's: what `typical` clusters with
 
   @property
   def has_hierarchy(self) -> bool:
@@ -147,7 +148,8 @@ def run_collection(workdir: str, step=None, backbone: bool = False,
       np.concatenate(held), head, assignments, similarities, parents,
       images[0] if len(images) == 1 else _Stacked(images),
       f"HCSC hierarchy of {root}, checkpoint after epoch {position.epoch}",
-      np.concatenate(backbones) if backbone else None)
+      np.concatenate(backbones) if backbone else None,
+      config.kmeans.backend)
 
 
 class _Stacked:
@@ -189,4 +191,4 @@ def files_collection(workdir: str, paths: list[str], step=None,
       head, assignments, similarities, parents,
       dataset.splits[files_lib.SPLIT].images,
       f"{count} images placed in the hierarchy of {workdir} (epoch "
-      f"{position.epoch})", query), skipped
+      f"{position.epoch})", query, config.kmeans.backend), skipped

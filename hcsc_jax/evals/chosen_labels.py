@@ -8,7 +8,9 @@ evaluated (the encoder's, the random network's, the raw pixels'), and
 images with its key encoder as the hierarchy was built, or, for an
 encoder without one (raw pixels, a random network, MoCo v2, a PyTorch
 file), a hierarchical k-means of the evaluated features with the run's
-cluster counts. Which hierarchy was used is recorded in the result.
+cluster counts. Which hierarchy was used is recorded in the result. The
+k-means runs on the run's `kmeans.backend` (faiss, or JAX on hosts
+without faiss).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def draws(cfg, train: label_scarce.Features, encoder, dataset, mesh,
   result). `encoder` None means raw pixels."""
   strategy = cfg.label_selection
   labels = train[1]
+  backend = run_config.kmeans.backend if run_config is not None else "faiss"
   budget = label_scarce.subset_size(labels, cfg)
   record = {"label_selection": strategy, "selected_examples": budget}
   if strategy == "random_balanced":
@@ -93,15 +96,16 @@ def draws(cfg, train: label_scarce.Features, encoder, dataset, mesh,
       reporting.log(f"label selection: no HCSC hierarchy for this encoder; "
                     f"hierarchical k-means {counts} of its features")
       hierarchy = _remembered(
-          (_digest(train[0]), counts, cfg.seed),
-          lambda: label_budget.hierarchy_of(train[0], counts, cfg.seed))
+          (_digest(train[0]), counts, cfg.seed, backend),
+          lambda: label_budget.hierarchy_of(train[0], counts, cfg.seed,
+                                            backend))
       record["hierarchy"] = f"hierarchical k-means {list(counts)} of the " \
                             "evaluated features"
     rows = [label_budget.choose("prototypes", budget,
                                 hierarchy=hierarchy).rows]
   else:
     rows = [label_budget.choose(strategy, budget, cfg.seed * 1000 + i,
-                                features=train[0]).rows
+                                features=train[0], backend=backend).rows
             for i in range(cfg.label_draws)]
   rows = [np.sort(r) for r in rows]
   classes = np.unique(labels[labels >= 0]).size

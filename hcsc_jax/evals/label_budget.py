@@ -215,12 +215,25 @@ def _typicality(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   return out
 
 
-def typical(features: np.ndarray, budget: int, seed: int) -> Choice:
+def _kmeans(backend: str):
+  """The k-means of clustering/: faiss on the host, or the JAX backend
+  (accelerator hosts may lack faiss; a run's `kmeans.backend`)."""
+  from hcsc_jax.clustering import hierarchical  # pylint: disable=g-import-not-at-top
+  if backend not in hierarchical.BACKENDS:
+    raise ConfigError(f"k-means backend {backend!r}; choose one of "
+                      f"{list(hierarchical.BACKENDS)}.")
+  if backend == "jax":
+    from hcsc_jax.clustering import jax_backend  # pylint: disable=g-import-not-at-top
+    return jax_backend.kmeans
+  return hierarchical.kmeans
+
+
+def typical(features: np.ndarray, budget: int, seed: int,
+            backend: str = "faiss") -> Choice:
   """TypiClust: k-means into `budget` clusters of the L2-normalised
-  features (faiss, `seed`), then the most typical member of each,
+  features (`backend`, `seed`), then the most typical member of each,
   clusters largest first. Empty clusters (rare) leave their share to
   the next most typical members of the largest clusters."""
-  from hcsc_jax.clustering import hierarchical  # pylint: disable=g-import-not-at-top
   points = _unit(features)
   count = points.shape[0]
   if not 1 <= budget <= count:
@@ -230,8 +243,8 @@ def typical(features: np.ndarray, budget: int, seed: int) -> Choice:
   from hcsc_jax.runtime import reporting  # pylint: disable=g-import-not-at-top
   reporting.log(f"typical: k-means of {count} features into {budget} "
                 f"clusters (seed {seed})")
-  _, assigned, _ = hierarchical.kmeans(points, budget, seed,
-                                       KMEANS_ITERATIONS, 1, 256, 1)
+  _, assigned, _ = _kmeans(backend)(points, budget, seed,
+                                    KMEANS_ITERATIONS, 1, 256, 1)
   sizes = np.bincount(assigned, minlength=budget)
   rng = np.random.default_rng(seed)
   ranked = {}
@@ -282,7 +295,7 @@ def random_balanced(labels: np.ndarray, budget: int, seed: int) -> Choice:
 
 
 def hierarchy_of(features: np.ndarray, num_clusters: Sequence[int],
-                 seed: int = 0):
+                 seed: int = 0, backend: str = "faiss"):
   """(assignments, similarities, parents) of a fresh hierarchical k-means
   of `features` (for encoders without HCSC's own hierarchy: raw pixels, a
   random network, MoCo v2), levels with more clusters than a tenth of
@@ -293,7 +306,8 @@ def hierarchy_of(features: np.ndarray, num_clusters: Sequence[int],
   if not counts:
     raise ConfigError(f"num_clusters={tuple(num_clusters)} has no level of "
                       f"at most a tenth of the {points.shape[0]} images.")
-  tree = hierarchical.hierarchical_kmeans(points, counts, nredo=1, seed=seed)
+  tree = hierarchical.hierarchical_kmeans(points, counts, nredo=1, seed=seed,
+                                         backend=backend)
   return hierarchy_arrays(points, tree.centroids, tree.assignments,
                           tree.parents)
 
@@ -312,17 +326,18 @@ def hierarchy_arrays(points: np.ndarray, centroids, assignments, parents):
 
 def choose(strategy: str, budget: int, seed: int = 0,
            features: np.ndarray | None = None,
-           labels: np.ndarray | None = None, hierarchy=None) -> Choice:
-  """The `budget` rows `strategy` picks. `typical` reads `features`,
-  `prototypes` a hierarchy (assignments, similarities, parents),
-  `random_balanced` the labels."""
+           labels: np.ndarray | None = None, hierarchy=None,
+           backend: str = "faiss") -> Choice:
+  """The `budget` rows `strategy` picks. `typical` reads `features` (its
+  k-means on `backend`), `prototypes` a hierarchy (assignments,
+  similarities, parents), `random_balanced` the labels."""
   check_strategy(strategy)
   if strategy == "prototypes":
     if hierarchy is None:
       raise ValueError("strategy 'prototypes' needs a hierarchy.")
     return by_prototypes(*hierarchy, budget)
   if strategy == "typical":
-    return typical(features, budget, seed)
+    return typical(features, budget, seed, backend)
   if strategy == "random_balanced":
     return random_balanced(labels, budget, seed)
   count = (features.shape[0] if features is not None else len(labels))

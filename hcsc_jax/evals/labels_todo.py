@@ -29,7 +29,8 @@ def choose(collection, strategy: str, budget, seed: int = 0
   return label_budget.choose(strategy, count, seed,
                              features=collection.backbone,
                              labels=collection.labels,
-                             hierarchy=collection.hierarchy())
+                             hierarchy=collection.hierarchy(),
+                             backend=collection.kmeans_backend)
 
 
 def rows(collection, choice: label_budget.Choice) -> list[dict]:
