@@ -9,11 +9,15 @@ top level besides `cli`, `errors` and `models`:
   export / import_torch      workdir <-> PyTorch checkpoints
   embed                      features of images with a workdir's encoder
   hierarchy                  a run's taxonomy as files and a browsable page
-  select                     which images to label first, for a budget
+  select                     which images to label first (or next, --labels)
+  predict                    label a collection from a few labels, doubts
+  export_labels              the labelled collection as class folders
+  simulate_labelling         simulated labelling rounds (the label-loop study)
   visualize                  the hierarchy report (figures, HTML)
   write_fashion_mnist_folder Debian's Fashion-MNIST as a folder of PNGs
   benchmark                  speed measurements (a package, benchmark/)
-  cli.py, errors.py          what the commands share; errors.py holds every
+  cli.py, errors.py          what the commands share (and the `hcsc`
+                             console script); errors.py holds every
                              error that ends a command with one line
   models.py                  ResNets in torchvision layout, grouped BN
 
@@ -32,9 +36,11 @@ below it (tests/test_layers.py enforces it):
                 with a workdir's encoder
   evals/        kNN, linear / semi-supervised, clustering protocols;
                 label budgets (which images to label first)
+  labelling/    the user's labels, predictions with doubts, the next
+                batch's rules, the exported class folders
   viz/          hierarchy statistics, figures, report and browser
   training/     pre-training: the Run of an epoch trip, config checks
-  studies/      seeds studies over variants
+  studies/      seeds studies over variants; the label-loop simulation
   benchmark/    the benchmark parts, a PyTorch yardstick, synthetic data
 
 The core (`method/`, models, clustering with the jax backend, the engine
@@ -50,6 +56,7 @@ public functions (docs/method.md §9), are the modules `method.selection` and
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
 
 __version__ = "0.1.0"
@@ -74,5 +81,25 @@ class _StablePathFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     del module  # already executed under its own name
 
 
-if not any(isinstance(f, _StablePathFinder) for f in sys.meta_path):
-  sys.meta_path.insert(0, _StablePathFinder())
+class _CheckoutConfigsFinder(importlib.abc.MetaPathFinder):
+  """`hcsc_jax.configs` in a source checkout: the top-level configs/ folder
+  (an installed package carries them as hcsc_jax/configs, setup.py)."""
+
+  def find_spec(self, fullname, path=None, target=None):
+    del path, target
+    if fullname != "hcsc_jax.configs":
+      return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.isdir(os.path.join(here, "configs")):
+      return None  # installed: the real subpackage
+    folder = os.path.join(os.path.dirname(here), "configs")
+    init = os.path.join(folder, "__init__.py")
+    if not os.path.isfile(init):
+      return None
+    return importlib.util.spec_from_file_location(
+        fullname, init, submodule_search_locations=[folder])
+
+
+for _finder in (_StablePathFinder, _CheckoutConfigsFinder):
+  if not any(isinstance(f, _finder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _finder())

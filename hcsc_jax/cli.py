@@ -17,6 +17,48 @@ from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 
+# Every command: `python -m hcsc_jax.<name>` or `hcsc <name>`.
+COMMANDS = {
+    "main": "pre-train HCSC (or MoCo v2) from a config into a workdir",
+    "evaluate": "kNN, linear, semi-supervised and clustering protocols",
+    "knn_baselines": "kNN of the raw pixels and of a random network",
+    "study": "every variant x seed, then the table with paired intervals",
+    "select": "which images to label first, or next (--labels)",
+    "predict": "label a whole collection from a few labels, with doubts",
+    "export_labels": "the labelled collection as class folders",
+    "simulate_labelling": "simulated labelling rounds with a known oracle",
+    "hierarchy": "a run's taxonomy as files and a browsable page",
+    "visualize": "the hierarchy report (figures, HTML)",
+    "embed": "features of images with a workdir's encoder",
+    "export": "a workdir as PyTorch / torchvision / detectron2 / safetensors",
+    "import_torch": "a PyTorch HCSC/MoCo checkpoint as a workdir",
+    "write_fashion_mnist_folder": "Debian's Fashion-MNIST as PNG folders",
+    "benchmark": "speed measurements (steps, k-means, input paths)",
+}
+
+
+def console() -> None:
+  """The `hcsc` console script: `hcsc <command> [flags]` runs
+  `python -m hcsc_jax.<command> [flags]`."""
+  import runpy  # pylint: disable=g-import-not-at-top
+  args = sys.argv[1:]
+  if not args or args[0] in ("-h", "--help", "help"):
+    width = max(len(n) for n in COMMANDS)
+    print("usage: hcsc <command> [flags]   (= python -m hcsc_jax.<command>)"
+          "\ncommands:\n" + "\n".join(
+              f"  {n:<{width}}  {d}" for n, d in COMMANDS.items())
+          + "\n`hcsc <command> --help` lists a command's flags.")
+    sys.exit(0 if args else 2)
+  name = args[0]
+  if name not in COMMANDS:
+    close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    print(f"error: hcsc has no command {name!r}{hint} (hcsc --help lists "
+          "them).", file=sys.stderr)
+    sys.exit(2)
+  sys.argv = [f"hcsc {name}"] + args[1:]
+  runpy.run_module(f"hcsc_jax.{name}", run_name="__main__", alter_sys=True)
+
 
 def _load(path: str):
   name, _, arg = path.partition(":")
@@ -71,6 +113,37 @@ def unknown_overrides(argv: Sequence[str], flag: str = "config"
       problems.append(f"--{flag}.{dotted}: {path} has no field "
                       f"{dotted!r}{hint}")
   return problems
+
+
+def define_checkpoint_flags() -> None:
+  """--step and --epoch: how every command names a checkpoint."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+  flags.DEFINE_integer("epoch", None, "Instead of --step: the checkpoint "
+                       "written at the end of this epoch.")
+
+
+def checkpoint_step(workdir: str):
+  """The step --step or --epoch names in `workdir` (None: the latest)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  step, epoch = flags.FLAGS.step, flags.FLAGS.epoch
+  if step is not None and epoch is not None:
+    raise ConfigError(f"--step={step} and --epoch={epoch}: name the "
+                      "checkpoint one way, not both.")
+  if epoch is None:
+    return step
+  from hcsc_jax.workdir import restore  # pylint: disable=g-import-not-at-top
+  return restore.step_of_epoch(workdir, epoch)
+
+
+def warn_deprecated_spellings(argv: Sequence[str] | None = None) -> None:
+  """Old spellings keep working, with one line saying the new one."""
+  for arg in (sys.argv[1:] if argv is None else argv):
+    if arg.startswith("--config.step="):
+      print(f"warning: {arg} is deprecated; use --step="
+            f"{arg.split('=', 1)[1]} (every command names a checkpoint "
+            "with --step or --epoch).", file=sys.stderr, flush=True)
 
 
 def exit_on_unknown_overrides(flag: str = "config") -> None:

@@ -1,9 +1,9 @@
-r"""Which images to label first: a label budget chosen from what a run
-learned.
+r"""Which images to label next: a label budget chosen from what a run
+learned, for the first batch or, with --labels, the next one.
 
   python -m hcsc_jax.select --workdir=<run> --budget=<500 | 1% | 0.01> \
-      --strategy=<prototypes | typical | random | random_balanced> \
-      --output=<labels_todo.csv> [--input=<folder | list.txt>] [--seed=0] \
+      --output=<labels_todo.csv> [--labels=<filled.csv> ...] \
+      [--strategy=typical] [--input=<folder | list.txt>] [--seed=0] \
       [--step=N]
 
 Without --input it chooses among every usable image of the run's
@@ -14,12 +14,16 @@ chosen images in the order picked: rank, index, path, held_out, the
 cluster at each hierarchy level, why it was chosen, the label the data
 set already has (if any) and an empty `label` column to fill in.
 
-Strategies (hcsc_jax/evals/label_budget.py): `prototypes` labels the image
-nearest to each prototype of the hierarchy level that fits the budget (the
-rest spread down the tree); `typical` the most typical image of each of N
-k-means clusters of the backbone features (TypiClust); `random` N images
-at random; `random_balanced` N/classes per class (needs labels: the
-yardstick, not something a user can do). The same seed gives the same list.
+With --labels (the CSVs filled so far) the images already labelled are
+never chosen again, and the rules that look at predictions see the ones
+those labels give. Strategies (hcsc_jax/labelling/next_batch.py): `typical`
+(TypiClust: the most typical image of the k-means clusters of the backbone
+features holding the fewest labels), `hierarchy` (a cut of HCSC's prototype
+tree where it is large and impure), `probcover` (ProbCover's greedy
+coverage), `margin` (the least certain predictions; needs --labels),
+`prototypes` (the image nearest to each prototype of the level that fits),
+`random`, `random_balanced` (needs the data set's labels: a yardstick).
+The same seed gives the same list.
 """
 
 from hcsc_jax.runtime import startup
@@ -30,54 +34,53 @@ if __name__ == "__main__":
 from absl import app
 from absl import flags
 
+from hcsc_jax import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
 flags.DEFINE_string("budget", None, "How many images to label: a count "
                     "(500), a percentage (1%) or a fraction (0.01).")
-flags.DEFINE_string("strategy", "prototypes", "prototypes, typical, random "
-                    "or random_balanced.")
+flags.DEFINE_string("strategy", None, "typical, hierarchy, probcover, "
+                    "margin, prototypes, random or random_balanced (default: "
+                    "the measured best, README 'Label a collection').")
+flags.DEFINE_multi_string("labels", None, "The labels so far (CSVs with "
+                          "`path` and `label`; repeat for more files): choose "
+                          "the next batch.")
 flags.DEFINE_string("output", None, "The CSV to write (labels_todo.csv).")
 flags.DEFINE_string("input", None, "Choose among these image files (a "
                     "folder, searched recursively, or a .txt list) instead "
                     "of the run's own images.")
 flags.DEFINE_integer("seed", 0, "Seed of the typical and random rules.")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+cli.define_checkpoint_flags()
 flags.mark_flags_as_required(["workdir", "budget", "output"])
 
 
 def _select() -> str:
-  import os  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.embedding import collection as collection_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.embedding import files as files_lib  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import label_budget  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import labels_todo  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.labelling import batches  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.labelling import collection_labels  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.labelling import next_batch  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import output_files  # pylint: disable=g-import-not-at-top
-  label_budget.check_strategy(FLAGS.strategy)
+  strategy = FLAGS.strategy or batches.DEFAULT_RULE
+  next_batch.check_rule(strategy)
   label_budget.parse_budget(FLAGS.budget, 10**15)  # its form, before embedding
-  if not os.path.isdir(FLAGS.workdir):
-    raise ConfigError(f"--workdir={FLAGS.workdir} does not exist; pass the "
-                      "folder of a pre-training run.")
-  backbone = FLAGS.strategy == "typical"
-  skipped = []
-  if FLAGS.input:
-    paths = files_lib.input_paths(FLAGS.input)
-    collection, skipped = collection_lib.files_collection(
-        FLAGS.workdir, paths, FLAGS.step, backbone)
-  else:
-    collection = collection_lib.run_collection(
-        FLAGS.workdir, FLAGS.step, backbone,
-        require_hierarchy=FLAGS.strategy == "prototypes")
-  choice = labels_todo.choose(collection, FLAGS.strategy, FLAGS.budget,
-                              FLAGS.seed)
+  output = output_files.prepare(FLAGS.output)
+  collection, labels, skipped = collection_labels.load(
+      FLAGS.workdir, FLAGS.labels, FLAGS.input,
+      cli.checkpoint_step(FLAGS.workdir),
+      require_hierarchy=strategy in next_batch.NEED_HIERARCHY)
+  choice, _ = batches.choose(collection, strategy, FLAGS.budget, FLAGS.seed,
+                             labels)
   records = labels_todo.rows(collection, choice)
-  directory = os.path.dirname(os.path.abspath(FLAGS.output))
-  os.makedirs(directory, exist_ok=True)
-  with output_files.atomic_path(FLAGS.output) as tmp:
+  with output_files.atomic_path(output) as tmp:
     labels_todo.write(records, len(collection.assignments), tmp)
   held = sum(r["held_out"] for r in records)
-  lines = [f"wrote {FLAGS.output}: {len(records)} of {len(collection.paths)}"
-           f" images to label first ({FLAGS.strategy}"
+  done = 0 if labels is None else labels.rows.size
+  pool = (f"{len(collection.paths)} images to label first" if not done
+          else f"{len(collection.paths) - done} images not labelled yet to "
+          "label next")
+  lines = [f"wrote {FLAGS.output}: {len(records)} of {pool} ({strategy}"
            + (f"; {held} of them held out of training" if held and
               not FLAGS.input else "") + ")"]
   if skipped:
@@ -89,7 +92,6 @@ def _select() -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   cli.log_run_progress()
   print(cli.report_errors(_select))
 

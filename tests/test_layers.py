@@ -6,6 +6,8 @@ import ast
 import os
 import re
 
+from hcsc_jax import cli
+
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "hcsc_jax")
 
@@ -19,6 +21,7 @@ LAYERS = (
     ("interchange",),
     ("embedding",),
     ("evals",),
+    ("labelling",),
     ("viz",),
     ("training",),
     ("studies",),
@@ -26,9 +29,7 @@ LAYERS = (
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 LIBRARY_MODULES = {"cli", "errors", "models", "__init__"}
-COMMANDS = {"main", "evaluate", "study", "export", "import_torch", "embed",
-            "hierarchy", "visualize", "write_fashion_mnist_folder",
-            "knn_baselines", "select"}
+COMMANDS = set(cli.COMMANDS) - {"benchmark"}  # benchmark is a package
 # Inside data/: the data sets (and their registry) and the augmentation
 # the step applies on either path sit below both paths,
 # which never import each other; sources.py picks between them.

@@ -25,6 +25,10 @@ file. Needs neither TensorFlow nor faiss.
               each N of --budget_sizes synthetic --budget_dim features, at
               each of --budget_fractions (the hierarchy the prototypes rule
               reads is given, as HCSC's training leaves it).
+  label_round seconds of one round of the labelling loop among each N of
+              --budget_sizes synthetic features with --round_labels
+              labelled: the neighbour graph, predict's auto predictor,
+              and choosing --round_budget more with each rule.
   input       the trainer's TrainData on an official-layout ImageNet of
               photo-like 500x375 JPEGs (~100 KB; generated into
               --input_dir, or from --jpeg_dir) prepared by TFDS, with the
@@ -106,6 +110,7 @@ BENCHMARKS = {"hcsc_head": step_parts.bench_hcsc_head,
               "step": step_parts.bench_step,
               "cluster": cluster_part.bench_cluster,
               "label_budget": label_budget_part.bench_label_budget,
+              "label_round": label_budget_part.bench_label_round,
               "input": input_parts.bench_input,
               "paths": paths_part.bench_paths,
               "folder": input_parts.bench_folder,
@@ -147,6 +152,10 @@ def main(argv=None) -> None:
   parser.add_argument("--budget_fractions", default="0.001,0.01",
                       help="label budgets of the label_budget part, as "
                       "fractions of N")
+  parser.add_argument("--round_labels", type=int, default=1000,
+                      help="labelled images of the label_round part")
+  parser.add_argument("--round_budget", type=int, default=100,
+                      help="images the label_round part chooses")
   parser.add_argument("--budget_dim", type=int, default=64,
                       help="feature dimension of the label_budget part")
   parser.add_argument("--input_batches", type=int, default=20)

@@ -13,6 +13,7 @@ assignments.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class Collection:
   title: str                       # where the images and the tree are from
   backbone: np.ndarray | None = None  # [N, D] query-encoder features
   kmeans_backend: str = "faiss"    # the run's: what `typical` clusters with
+  root: str | None = None          # the image folder relative paths are in
 
   @property
   def has_hierarchy(self) -> bool:
@@ -94,14 +96,72 @@ def _embed(restored, dataset, split: str, batch: int, mesh,
   return _unit(head), np.asarray(labels), query
 
 
+class _Cache:
+  """Embeddings by one checkpoint kept in the workdir (`layout.
+  embeddings_cache`), so a second predict or select embeds only what it
+  has not seen. A workdir that cannot be written just goes uncached."""
+
+  def __init__(self, path: str | None):
+    self.path, self.arrays, self.changed = path, {}, False
+    if path is not None and os.path.exists(path):
+      try:
+        with np.load(path, allow_pickle=False) as data:
+          self.arrays = {k: data[k] for k in data.files}
+      except (OSError, ValueError) as e:
+        from hcsc_jax.runtime import reporting  # pylint: disable=g-import-not-at-top
+        reporting.warn(f"{path} is unreadable ({e}); embedding again.")
+
+  def get(self, key: str):
+    return self.arrays.get(key)
+
+  def put(self, **arrays) -> None:
+    self.arrays.update(arrays)
+    self.changed = True
+
+  def save(self) -> None:
+    if self.path is None or not self.changed:
+      return
+    from hcsc_jax.runtime import reporting  # pylint: disable=g-import-not-at-top
+    tmp = self.path + ".partial.npz"
+    try:
+      os.makedirs(os.path.dirname(self.path), exist_ok=True)
+      np.savez(tmp, **self.arrays)
+      os.replace(tmp, self.path)
+    except OSError as e:
+      reporting.warn(f"could not keep the embeddings in {self.path} "
+                     f"({e.strerror or e}); the next command embeds again.")
+      if os.path.exists(tmp):
+        os.remove(tmp)
+
+
+def _cache(workdir: str, state, what: str, use: bool) -> _Cache:
+  from hcsc_jax.workdir import layout  # pylint: disable=g-import-not-at-top
+  return _Cache(layout.embeddings_cache(workdir, int(state.step), what)
+                if use else None)
+
+
+def _cached_embed(cache: _Cache, restored, dataset, split: str, batch: int,
+                  mesh, backbone: bool):
+  head, labels = cache.get(f"{split}_head"), cache.get(f"{split}_labels")
+  query = cache.get(f"{split}_backbone")
+  if head is None or (backbone and query is None):
+    head, labels, query = _embed(restored, dataset, split, batch, mesh,
+                                 backbone)
+    cache.put(**{f"{split}_head": head, f"{split}_labels": labels},
+              **({f"{split}_backbone": query} if backbone else {}))
+  return head, labels, query if backbone else None
+
+
 def _tree(state):
   return state.hierarchy.to_host() if bool(state.hierarchy_active) else None
 
 
 def run_collection(workdir: str, step=None, backbone: bool = False,
-                   require_hierarchy: bool = True) -> Collection:
+                   require_hierarchy: bool = True,
+                   cache: bool = False) -> Collection:
   """The run's images: its training split and, for an image folder, the
-  held-out images too (assigned to their nearest prototypes)."""
+  held-out images too (assigned to their nearest prototypes); `cache`
+  keeps (and reuses) the embeddings in the workdir."""
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
@@ -127,9 +187,11 @@ def run_collection(workdir: str, step=None, backbone: bool = False,
   if folder is not None and "test" in dataset.splits and train != "test":
     splits.append("test")
   heads, labels, backbones, paths, held, images = [], [], [], [], [], []
+  kept = _cache(workdir, state, "collection", cache)
   for split in splits:
-    head, label, query = _embed(restored, dataset, split,
-                                config.embed_batch_size, mesh, backbone)
+    head, label, query = _cached_embed(kept, restored, dataset, split,
+                                       config.embed_batch_size, mesh,
+                                       backbone)
     heads.append(head)
     labels.append(label)
     backbones.append(query)
@@ -139,6 +201,7 @@ def run_collection(workdir: str, step=None, backbone: bool = False,
       paths += [f"{split}/{i:06d}" for i in range(len(label))]
     held.append(np.full(len(label), split != train))
     images.append(dataset.splits[split].images)
+  kept.save()
   head = np.concatenate(heads)
   assignments, similarities, parents = _place(
       head, tree, np.arange(len(labels[0])))
@@ -149,7 +212,7 @@ def run_collection(workdir: str, step=None, backbone: bool = False,
       images[0] if len(images) == 1 else _Stacked(images),
       f"HCSC hierarchy of {root}, checkpoint after epoch {position.epoch}",
       np.concatenate(backbones) if backbone else None,
-      config.kmeans.backend)
+      config.kmeans.backend, folder.index.root if folder is not None else None)
 
 
 class _Stacked:
@@ -170,25 +233,69 @@ class _Stacked:
     return np.asarray(self._parts[part][key - start])
 
 
+def _stamp(path: str) -> str:
+  """What says a file changed under the same name: size and mtime."""
+  info = os.stat(path)
+  return f"{os.path.abspath(path)}|{info.st_size}|{info.st_mtime_ns}"
+
+
 def files_collection(workdir: str, paths: list[str], step=None,
-                     backbone: bool = False) -> tuple[Collection, list]:
+                     backbone: bool = False, cache: bool = False
+                     ) -> tuple[Collection, list]:
   """(image files placed in the run's hierarchy, every one as held out;
-  the files that could not be decoded, with why)."""
+  the files that could not be decoded, with why). With `cache`, files
+  embedded before (same name, size and time) are not decoded again, and
+  the collection carries no thumbnails (`images` None)."""
   from hcsc_jax.embedding import files as files_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
   restored = workdirs.restore(workdir, step)
   state, position, config, _ = restored
-  dataset, rows, skipped = files_lib.files_dataset(config, paths)
-  mesh = sharding.make_mesh()
-  batch = max(1, config.embed_batch_size // mesh.size) * mesh.size
-  head, _, query = _embed(restored, dataset, files_lib.SPLIT, batch, mesh,
-                          backbone)
+  kept = _cache(workdir, state, "files", cache)
+  known = {}
+  if kept.get("stamps") is not None and (
+      not backbone or kept.get("backbone") is not None):
+    known = {str(s): i for i, s in enumerate(kept.get("stamps"))}
+  stamps = [_stamp(p) if os.path.exists(p) else "" for p in paths]
+  new = [i for i, s in enumerate(stamps) if s not in known]
+  skipped, images = [], None
+  head_new = query_new = None
+  new_rows: list[int] = []
+  if new:
+    dataset, rows, skipped = files_lib.files_dataset(
+        config, [paths[i] for i in new])
+    new_rows = [new[r] for r in rows]
+    mesh = sharding.make_mesh()
+    batch = max(1, config.embed_batch_size // mesh.size) * mesh.size
+    head_new, _, query_new = _embed(restored, dataset, files_lib.SPLIT,
+                                    batch, mesh, backbone)
+    if not cache:
+      images = dataset.splits[files_lib.SPLIT].images
+  usable = set(new_rows)
+  order = [i for i in range(len(paths)) if stamps[i] in known or i in usable]
+  position_new = {row: k for k, row in enumerate(new_rows)}
+
+  def gather(old, fresh):
+    if fresh is None and old is None:
+      return None
+    return np.stack([fresh[position_new[i]] if i in position_new
+                     else old[known[stamps[i]]] for i in order]).astype(
+                         np.float32)
+  head = gather(kept.get("head"), head_new)
+  query = gather(kept.get("backbone"), query_new) if backbone else None
+  if cache and new_rows:
+    old = list(kept.get("stamps")) if known else []
+    fresh = {"stamps": np.asarray(old + [stamps[i] for i in new_rows])}
+    for name, rows in (("head", head_new), ("backbone", query_new)):
+      if rows is not None:
+        fresh[name] = (np.concatenate([kept.get(name), rows]) if known
+                       else rows)
+    kept.put(**fresh)
+    kept.save()
   assignments, similarities, parents = _place(head, _tree(state), None)
-  count = len(rows)
+  count = len(order)
   return Collection(
-      [paths[i] for i in rows], np.full(count, -1), (), np.ones(count, bool),
-      head, assignments, similarities, parents,
-      dataset.splits[files_lib.SPLIT].images,
-      f"{count} images placed in the hierarchy of {workdir} (epoch "
+      [paths[i] for i in order], np.full(count, -1), (),
+      np.ones(count, bool), head, assignments, similarities, parents,
+      images, f"{count} images placed in the hierarchy of {workdir} (epoch "
       f"{position.epoch})", query, config.kmeans.backend), skipped

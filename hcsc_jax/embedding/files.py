@@ -98,8 +98,9 @@ def training_features(workdir: str, state, config, model, features: str):
   dataset = sources.open_dataset(config.data)
   split = config.data.train_split
   folder = getattr(dataset, "folder", None)
-  cache = os.path.join(workdir, "embeddings",
-                       f"train_{features}_step{int(state.step)}.npy")
+  from hcsc_jax.workdir import layout  # pylint: disable=g-import-not-at-top
+  cache = layout.embeddings_cache(workdir, int(state.step),
+                                  f"train_{features}", "npy")
   if os.path.exists(cache):
     train = np.load(cache)
   else:

@@ -39,6 +39,7 @@ STRATEGIES = ("prototypes", "typical", "random", "random_balanced")
 DETERMINISTIC = ("prototypes",)
 TYPICALITY_NEIGHBOURS = 20    # TypiClust's k
 TYPICALITY_REFERENCE = 4096   # members a typicality is measured against
+SMALL_CLUSTER = 5             # TypiClust leaves clusters this small out
 KMEANS_ITERATIONS = 20
 
 
@@ -229,42 +230,67 @@ def _kmeans(backend: str):
 
 
 def typical(features: np.ndarray, budget: int, seed: int,
-            backend: str = "faiss") -> Choice:
-  """TypiClust: k-means into `budget` clusters of the L2-normalised
-  features (`backend`, `seed`), then the most typical member of each,
-  clusters largest first. Empty clusters (rare) leave their share to
-  the next most typical members of the largest clusters."""
+            backend: str = "faiss", labelled=None) -> Choice:
+  """TypiClust (Hacohen et al., ICML 2022), any round: k-means of the
+  L2-normalised features (`backend`, `seed`) into |labelled| + `budget`
+  clusters; clusters of at most SMALL_CLUSTER images are left out while
+  others remain; then, `budget` times, the cluster holding the fewest
+  labelled images (ties: the largest) gives its most typical image not
+  yet labelled. Without `labelled` (the first round) that is the most
+  typical image of each of `budget` clusters, largest first. Unlike the
+  released code, the cluster count is not capped at 500."""
   points = _unit(features)
   count = points.shape[0]
-  if not 1 <= budget <= count:
-    raise ConfigError(f"budget {budget} must be in [1, {count}].")
+  taken = np.zeros(count, bool)
+  if labelled is not None:
+    taken[np.asarray(labelled, np.int64)] = True
+  free = count - int(taken.sum())
+  if not 1 <= budget <= free:
+    raise ConfigError(f"budget {budget} must be in [1, {free}] (the images "
+                      "not labelled yet).")
   if budget == count:
     return Choice(np.arange(count), ["every image (budget = set)"] * count)
+  clusters = min(count, int(taken.sum()) + budget)
   from hcsc_jax.runtime import reporting  # pylint: disable=g-import-not-at-top
-  reporting.log(f"typical: k-means of {count} features into {budget} "
+  reporting.log(f"typical: k-means of {count} features into {clusters} "
                 f"clusters (seed {seed})")
-  _, assigned, _ = _kmeans(backend)(points, budget, seed,
+  _, assigned, _ = _kmeans(backend)(points, clusters, seed,
                                     KMEANS_ITERATIONS, 1, 256, 1)
-  sizes = np.bincount(assigned, minlength=budget)
+  sizes = np.bincount(assigned, minlength=clusters)
+  held = np.bincount(assigned[taken], minlength=clusters)
+  usable = sizes > SMALL_CLUSTER
+  usable &= sizes > held
+  if not usable.any():
+    usable = sizes > held
   rng = np.random.default_rng(seed)
-  ranked = {}
-  for cluster in reporting.progress_bar(np.argsort(-sizes, kind="stable"),
-                                        budget, "typical: densest images"):
-    if sizes[cluster] == 0:
-      continue
-    members = np.flatnonzero(assigned == cluster)
-    score = _typicality(points[members], rng)
-    ranked[int(cluster)] = members[np.argsort(-score, kind="stable")]
+  ranked, depth = {}, {}
   rows, reasons = [], []
-  depth = 0
   while len(rows) < budget:
-    for cluster, members in ranked.items():
-      if depth < members.size and len(rows) < budget:
-        rows.append(int(members[depth]))
-        reasons.append(f"most typical of k-means cluster {cluster} "
-                       f"({sizes[cluster]} images)" if depth == 0 else
-                       f"next most typical of k-means cluster {cluster}")
-    depth += 1
+    open_ = np.flatnonzero(usable)
+    if open_.size == 0:  # every usable cluster used up: the rest at large
+      usable = sizes > held
+      continue
+    cluster = int(open_[np.lexsort((-sizes[open_], held[open_]))[0]])
+    if cluster not in ranked:
+      members = np.flatnonzero(assigned == cluster)
+      score = _typicality(points[members], rng)
+      ranked[cluster] = members[np.argsort(-score, kind="stable")]
+      depth[cluster] = 0
+    members = ranked[cluster]
+    while depth[cluster] < members.size and taken[members[depth[cluster]]]:
+      depth[cluster] += 1
+    if depth[cluster] == members.size:
+      usable[cluster] = False
+      continue
+    row = int(members[depth[cluster]])
+    first = held[cluster] == 0
+    rows.append(row)
+    reasons.append(f"most typical of k-means cluster {cluster} "
+                   f"({sizes[cluster]} images)" if first else
+                   f"next most typical of k-means cluster {cluster} "
+                   f"({held[cluster]} labelled)")
+    taken[row] = True
+    held[cluster] += 1
   return Choice(np.asarray(rows, np.int64), reasons)
 
 
@@ -327,7 +353,7 @@ def hierarchy_arrays(points: np.ndarray, centroids, assignments, parents):
 def choose(strategy: str, budget: int, seed: int = 0,
            features: np.ndarray | None = None,
            labels: np.ndarray | None = None, hierarchy=None,
-           backend: str = "faiss") -> Choice:
+           backend: str = "faiss", labelled=None) -> Choice:
   """The `budget` rows `strategy` picks. `typical` reads `features` (its
   k-means on `backend`), `prototypes` a hierarchy (assignments,
   similarities, parents), `random_balanced` the labels."""
@@ -337,7 +363,7 @@ def choose(strategy: str, budget: int, seed: int = 0,
       raise ValueError("strategy 'prototypes' needs a hierarchy.")
     return by_prototypes(*hierarchy, budget)
   if strategy == "typical":
-    return typical(features, budget, seed, backend)
+    return typical(features, budget, seed, backend, labelled)
   if strategy == "random_balanced":
     return random_balanced(labels, budget, seed)
   count = (features.shape[0] if features is not None else len(labels))

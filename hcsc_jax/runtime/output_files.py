@@ -70,3 +70,13 @@ def atomic_path(path: str) -> Iterator[str]:
     with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
+
+
+@contextlib.contextmanager
+def atomic_files(paths: list[str]) -> Iterator[list[str]]:
+  """`atomic_path` for several files written together: none appears until
+  every one is complete, then each is renamed into place; on any failure
+  the temporary files are removed and the old files stay as they were."""
+  with contextlib.ExitStack() as stack:
+    tmps = [stack.enter_context(atomic_path(p)) for p in paths]
+    yield tmps

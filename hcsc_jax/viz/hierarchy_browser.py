@@ -36,6 +36,9 @@ h1 { font-size: 1.4em; } .crumbs a { cursor: pointer; color: #06c; }
 .todo { outline: 3px solid #d60; }
 .badge { color: #d60; font-weight: bold; }
 .held { color: #777; font-style: italic; }
+.human { font-weight: bold; } .predicted { font-style: italic; color: #555; }
+.doubt { outline: 3px solid #c00; } .doubt-badge { color: #c00; }
+.label-input { width: 88px; font-size: 10px; }
 </style></head><body>
 <h1>__TITLE__</h1>
 <p>How to read it: each card is a prototype (a cluster of images) with its
@@ -48,6 +51,15 @@ prototype.</p>
 <p><span id="todo-count"></span>
 <button id="todo-view">show the images to label</button>
 <button id="export">export labels_todo.csv</button></p>
+<div id="labels-bar" style="display:none"><p>Labels: bold = yours,
+italic = predicted (with its confidence); a red frame marks a doubt (your
+label disagrees with the encoder, or a prediction below the 95%-precision
+confidence). Type a label on a card to set or correct it.
+<select id="class-filter"><option value="">every class</option></select>
+<label><input type="checkbox" id="doubt-filter"> doubtful only</label>
+<button id="filter-view">show</button> <span id="filter-count"></span>
+<button id="export-labels">export labels.csv</button>
+<span id="edit-count"></span></p><datalist id="classes"></datalist></div>
 <p><input id="search" placeholder="find a file name" size="40">
 <button id="go">find</button></p><ul id="results"></ul>
 <div class="crumbs" id="crumbs"></div>
@@ -58,6 +70,96 @@ const D = JSON.parse(document.getElementById('data').textContent);
 const T = __T__, PER = __PER__, PAGE = 120;
 const TOP = D.levels.length - 1;
 const RANK = {};
+const L = D.lab, EDIT = {};
+function labelOf(i) {
+  if (i in EDIT) return EDIT[i];
+  return L ? L.classes[L.label[i]] : '';
+}
+function isHuman(i) { return (i in EDIT) ? EDIT[i] !== '' : !!(L && L.human[i]); }
+function labelBox(i, m, t) {
+  const box = document.createElement('div');
+  const input = document.createElement('input');
+  input.className = 'label-input'; input.value = labelOf(i);
+  input.setAttribute('list', 'classes'); input.dataset.index = i;
+  const note = document.createElement('div');
+  function paint() {
+    input.className = 'label-input ' + (isHuman(i) ? 'human' : 'predicted');
+    note.textContent = isHuman(i) ? (i in EDIT ? 'yours (edited)' : 'yours')
+        : 'predicted ' + L.conf[i].toFixed(2);
+  }
+  input.onchange = () => {
+    EDIT[i] = input.value.trim(); paint();
+    document.getElementById('edit-count').textContent =
+        Object.keys(EDIT).length + ' edited';
+  };
+  input.onclick = e => e.stopPropagation();
+  paint();
+  box.appendChild(input); box.appendChild(note);
+  if (L.doubt[i]) {
+    t.classList.add('doubt'); m.classList.add('doubtful');
+    const b = document.createElement('div'); b.className = 'doubt-badge';
+    b.textContent = L.human[i] ? 'doubt: encoder says ' +
+        L.classes[L.predicted[i]] : 'doubt'; box.appendChild(b);
+  }
+  m.appendChild(box);
+}
+function labelsCsv() {
+  const lines = ['path,label'];
+  for (let i = 0; i < D.paths.length; i++) {
+    if (isHuman(i)) lines.push(csvField(D.paths[i]) + ',' + csvField(labelOf(i)));
+  }
+  return lines.join('\\r\\n') + '\\r\\n';
+}
+function download(text, name) {
+  const blob = new Blob([text], {type: 'text/csv'});
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob); a.download = name;
+  document.body.appendChild(a); a.click(); a.remove();
+}
+function filtered() {
+  const c = document.getElementById('class-filter').value;
+  const doubt = document.getElementById('doubt-filter').checked;
+  const out = [];
+  for (let i = 0; i < D.paths.length; i++) {
+    if (c !== '' && labelOf(i) !== c) continue;
+    if (doubt && !L.doubt[i]) continue;
+    out.push(i);
+  }
+  return out;
+}
+function showFiltered(page) {
+  page = page || 0;
+  crumbs([]);
+  const rows = filtered();
+  document.getElementById('filter-count').textContent =
+      rows.length + ' images';
+  const view = document.getElementById('view');
+  view.innerHTML = '';
+  const grid = document.createElement('div'); grid.className = 'grid';
+  view.appendChild(grid);
+  rows.slice(page * PAGE, (page + 1) * PAGE).forEach(
+      i => grid.appendChild(member(i)));
+  if (rows.length > (page + 1) * PAGE) {
+    const more = document.createElement('button');
+    more.textContent = 'next ' + PAGE; more.id = 'next';
+    more.onclick = () => showFiltered(page + 1);
+    view.appendChild(more);
+  }
+}
+if (L) {
+  document.getElementById('labels-bar').style.display = '';
+  const select = document.getElementById('class-filter');
+  const list = document.getElementById('classes');
+  L.classes.forEach(c => {
+    const o = document.createElement('option'); o.value = c;
+    o.textContent = c; select.appendChild(o);
+    const d = document.createElement('option'); d.value = c;
+    list.appendChild(d);
+  });
+  document.getElementById('filter-view').onclick = () => showFiltered(0);
+  document.getElementById('export-labels').onclick =
+      () => download(labelsCsv(), 'labels.csv');
+}
 D.todo.forEach(r => { RANK[r.index] = r.rank; });
 document.getElementById('todo-count').textContent =
     D.todo.length + ' images to label first.';
@@ -70,12 +172,7 @@ function todoCsv() {
   D.todo.forEach(r => lines.push(D.columns.map(c => csvField(r[c])).join(',')));
   return lines.join('\\r\\n') + '\\r\\n';
 }
-function exportTodo() {
-  const blob = new Blob([todoCsv()], {type: 'text/csv'});
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob); a.download = 'labels_todo.csv';
-  document.body.appendChild(a); a.click(); a.remove();
-}
+function exportTodo() { download(todoCsv(), 'labels_todo.csv'); }
 function member(i) {
   const m = document.createElement('span'); m.className = 'member';
   m.dataset.index = i;
@@ -93,6 +190,7 @@ function member(i) {
     const h = document.createElement('div'); h.className = 'held';
     h.textContent = 'held out'; m.appendChild(h);
   }
+  if (L) labelBox(i, m, t);
   return m;
 }
 function thumb(i, size) {
@@ -209,14 +307,37 @@ show([]);
 """
 
 
+def label_data(predictions) -> dict | None:
+  """What the page shows of labelling/prediction.py's Predictions: every
+  image's final label, whether it is human, its predicted class (for a
+  human label: without it), confidence, and whether to doubt it."""
+  if predictions is None:
+    return None
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.labelling import prediction  # pylint: disable=g-import-not-at-top
+  doubt = predictions.human & (predictions.predicted != predictions.label)
+  if predictions.estimate.threshold is not None:
+    doubt |= ~predictions.human & ~predictions.confident
+  else:
+    doubt[prediction.doubtful_predictions(predictions)] = True
+  return {"classes": predictions.class_names,
+          "label": predictions.label.tolist(),
+          "human": predictions.human.astype(int).tolist(),
+          "predicted": predictions.predicted.tolist(),
+          "conf": np.round(predictions.confidence, 3).tolist(),
+          "doubt": doubt.astype(int).tolist()}
+
+
 def page(record: dict, tree: hierarchy_files.ImageHierarchy,
-         todo: list[dict], columns: list[str], title: str) -> str:
+         todo: list[dict], columns: list[str], title: str,
+         labels: dict | None = None) -> str:
   """The page with the tree, paths, assignments and the to-label list
-  (`todo` rows with `columns`, as labels_todo.csv) embedded as JSON."""
+  (`todo` rows with `columns`, as labels_todo.csv) embedded as JSON;
+  `labels` (label_data) adds the labelling view."""
   data = dict(record, paths=tree.paths, labels=tree.labels,
               assignments=[[int(v) for v in a] for a in tree.assignments],
               held=[int(h) for h in tree.held_out], todo=todo,
-              columns=columns)
+              columns=columns, lab=labels)
   payload = json.dumps(data).replace("</", "<\\/")
   per = hierarchy_files.SHEET_TILES
   return (_PAGE.replace("__TITLE__", html.escape(title))

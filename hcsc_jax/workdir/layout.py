@@ -14,6 +14,9 @@ the whole layout and no two modules spell a file differently.
   checkpoints/<step>/         orbax checkpoints (+ hcsc_manifest.json each)
   checkpoints_damaged/<step>/ checkpoints that failed verification
   before_reset_<step>/        a workdir set aside by a shape-changing restart
+  embeddings/<what>_step<N>.npz|npy   embeddings by checkpoint N that the
+                              tools reuse (embed's training features,
+                              the collection of predict/select/hierarchy)
   eval/<protocol>.json        evaluation results
   eval/<protocol>/            a classifier protocol's own workdir, with
                               started.json (what it started from) and
@@ -41,6 +44,7 @@ DAMAGED_CHECKPOINTS = "checkpoints_damaged"
 CHECKPOINT_MANIFEST = "hcsc_manifest.json"
 RESET_PREFIX = "before_reset_"
 EVAL = "eval"
+EMBEDDINGS = "embeddings"
 PROTOCOL_START = "started.json"
 STUDY_RECORD = "study.json"
 STUDY_TABLE = "study.md"
@@ -71,3 +75,10 @@ def protocol_subset(directory: str, name: str) -> str:
 
 def study_run(workdir: str, variant: str, seed: int) -> str:
   return os.path.join(workdir, variant, f"seed_{seed}")
+
+
+def embeddings_cache(workdir: str, step: int, what: str,
+                     extension: str = "npz") -> str:
+  """`<workdir>/embeddings/<what>_step<step>.<extension>`."""
+  return os.path.join(workdir, EMBEDDINGS,
+                      f"{what}_step{int(step)}.{extension}")

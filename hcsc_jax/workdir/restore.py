@@ -361,3 +361,17 @@ def checkpoint_positions(workdir: str) -> dict[int, checkpointing.Position]:
                for step in checkpoints.manager.all_steps()}
   checkpoints.close()
   return positions
+
+
+def step_of_epoch(workdir: str, epoch: int) -> int:
+  """The step of the checkpoint written at the end of `epoch` (after that
+  many epochs); ConfigError listing the epochs there are otherwise."""
+  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  positions = checkpoint_positions(workdir)
+  matching = [s for s, p in positions.items()
+              if p.epoch == epoch and p.step_in_epoch == 0]
+  if not matching:
+    raise ConfigError(
+        f"--epoch={epoch}: no checkpoint was written after epoch {epoch}; "
+        f"available: {sorted({p.epoch for p in positions.values()})}.")
+  return max(matching)
