@@ -11,7 +11,7 @@ crops of (0.5, 1) of the area, base lr 0.12, 6 epochs. Variants: `:smoke`
 (tests).
 """
 
-from configs import hcsc_r50_imagenet
+from hcsc_jax.configs import hcsc_r50_imagenet
 
 FASHION_MNIST_MEAN = (0.286, 0.286, 0.286)
 FASHION_MNIST_STD = (0.353, 0.353, 0.353)

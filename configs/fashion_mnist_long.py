@@ -11,8 +11,8 @@ watch, not a run to finish.
 Variants: `:smoke`.
 """
 
-from configs import fashion_mnist
-from configs import hcsc_r50_imagenet
+from hcsc_jax.configs import fashion_mnist
+from hcsc_jax.configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):

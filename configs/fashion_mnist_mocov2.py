@@ -8,8 +8,8 @@ Slightly cheaper than HCSC (no per-epoch embedding and clustering).
 Variants: `:smoke`.
 """
 
-from configs import fashion_mnist
-from configs import hcsc_r50_imagenet
+from hcsc_jax.configs import fashion_mnist
+from hcsc_jax.configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):

@@ -7,7 +7,7 @@ Two 224 global crops plus local crops of 192/160/128/96 px: roughly 2.2x the
 single-crop step cost. Variants: `:smoke`.
 """
 
-from configs import hcsc_r50_imagenet
+from hcsc_jax.configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):

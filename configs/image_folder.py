@@ -25,8 +25,8 @@ Variants: `:fashion_mnist` (the demo's recipe, for the README's worked
 example on a PNG copy of Fashion-MNIST), `:smoke` (tests).
 """
 
-from configs import fashion_mnist
-from configs import hcsc_r50_imagenet
+from hcsc_jax.configs import fashion_mnist
+from hcsc_jax.configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):

@@ -7,7 +7,7 @@ every HCSC part off (no clustering, plain InfoNCE throughout).
 Variants: `:smoke`.
 """
 
-from configs import hcsc_r50_imagenet
+from hcsc_jax.configs import hcsc_r50_imagenet
 
 
 def get_config(arg=None):

@@ -24,6 +24,8 @@ if __name__ == "__main__":
 from absl import app
 from absl import flags
 
+from hcsc_jax import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
 flags.DEFINE_string("input", None, "A folder of images, a .txt list of image "
@@ -32,19 +34,18 @@ flags.DEFINE_string("input", None, "A folder of images, a .txt list of image "
 flags.DEFINE_string("output", None, "Where to write the features (.npy).")
 flags.DEFINE_enum("features", "backbone", ["backbone", "head"],
                   "Pooled backbone features or head embeddings.")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+cli.define_checkpoint_flags()
 flags.DEFINE_integer("batch_size", 256, "Rows per forward pass.")
 flags.DEFINE_integer("neighbors", 0, "Also write each image's k nearest "
                      "training images (path and cosine similarity).")
 flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
-
 def _embed_array():
   from hcsc_jax.embedding import arrays as embedding_arrays  # pylint: disable=g-import-not-at-top
   features = embedding_arrays.embed_images(
       FLAGS.workdir, embedding_arrays.load_embed_input(FLAGS.input),
-      FLAGS.features, FLAGS.step, FLAGS.batch_size)
+      FLAGS.features, cli.checkpoint_step(FLAGS.workdir), FLAGS.batch_size)
   path = embedding_arrays.save_features(features, FLAGS.output)
   return f"wrote {path}: {features.shape}"
 
@@ -58,7 +59,8 @@ def _embed_files():
   from hcsc_jax.runtime import output_files  # pylint: disable=g-import-not-at-top
   paths = file_features.input_paths(FLAGS.input)
   features, kept, skipped, run = file_features.embed_files(
-      FLAGS.workdir, paths, FLAGS.features, FLAGS.step, FLAGS.batch_size)
+      FLAGS.workdir, paths, FLAGS.features,
+      cli.checkpoint_step(FLAGS.workdir), FLAGS.batch_size)
   path = embedding_arrays.save_features(features, FLAGS.output)
   stem = path[:-len(".npy")]
   with output_files.atomic_path(stem + ".paths.txt") as tmp:
@@ -91,7 +93,6 @@ def _embed_files():
 
 def main(argv):
   del argv
-  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   command = (_embed_array if FLAGS.input.lower().endswith(".npy")
              else _embed_files)
   print(cli.report_errors(command))

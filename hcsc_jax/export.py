@@ -24,9 +24,11 @@ if __name__ == "__main__":
 from absl import app
 from absl import flags
 
+from hcsc_jax import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+cli.define_checkpoint_flags()
 flags.DEFINE_enum("format", None,
                   ["hcsc", "torchvision", "detectron2", "safetensors"],
                   "Output format.")
@@ -37,10 +39,10 @@ flags.mark_flags_as_required(["workdir", "format", "output"])
 
 def main(argv):
   del argv
-  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   from hcsc_jax.interchange import interop  # pylint: disable=g-import-not-at-top
-  cli.report_errors(lambda: interop.export(FLAGS.workdir, FLAGS.format,
-                                           FLAGS.output, FLAGS.step),
+  cli.report_errors(lambda: interop.export(
+      FLAGS.workdir, FLAGS.format, FLAGS.output,
+      cli.checkpoint_step(FLAGS.workdir)),
                     extra=(ValueError, RuntimeError))
   print(f"wrote {FLAGS.output} ({FLAGS.format})")
 

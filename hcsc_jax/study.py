@@ -4,7 +4,8 @@ intervals, so a comparison says whether it is separated from seed noise.
 
   python -m hcsc_jax.study --config=configs/fashion_mnist.py --seeds=3 \
       --variants=hcsc,mocov2 --workdir=workdirs/study \
-      [--protocols=knn,knn@1%,linear@10%,linear] [--baseline=mocov2] \
+      [--protocols=knn,knn@1%,knn@10%,linear@1%,linear@10%,linear] \
+      [--baseline=mocov2] \
       [--nobaselines] [--config.<field>=<v>]
 
 Runs live in <workdir>/<variant>/seed_<s>/ (ordinary pre-training workdirs);
@@ -32,8 +33,11 @@ config_flags.DEFINE_config_file("config", None, "Pre-training config file.",
 flags.DEFINE_string("workdir", None, "Folder of the study's runs.")
 flags.DEFINE_integer("seeds", 3, "Seeds per variant (0, 1, ...).")
 flags.DEFINE_list("variants", ["hcsc", "mocov2"], "Variants to compare.")
-flags.DEFINE_list("protocols", ["knn", "linear"],
-                  "Evaluations per run: knn, linear, clustering; knn and "
+flags.DEFINE_list("protocols", ["knn", "knn@1%", "knn@10%", "linear@1%",
+                                "linear@10%", "linear"],
+                  "Evaluations per run (default: the README's results "
+                  "table, label-scarce included): knn, linear, clustering; "
+                  "knn and "
                   "linear with a label fraction too, e.g. knn@1%,linear@10%, "
                   "and a rule that picks the labelled images instead of "
                   "class-balanced random draws: knn@1%:typical, "

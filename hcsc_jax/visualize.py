@@ -19,33 +19,24 @@ import os
 from absl import app
 from absl import flags
 
+from hcsc_jax import cli
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
 flags.DEFINE_string("output", None, "Folder for the PNGs and report.html.")
-flags.DEFINE_integer("epoch", None, "Checkpoint after this many epochs.")
 flags.DEFINE_integer("sample", 2000, "Training examples embedded and shown.")
+cli.define_checkpoint_flags()
 flags.mark_flags_as_required(["workdir", "output"])
 
 
-def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
+def build_report(workdir: str, output: str, step=None, sample=2000) -> str:
   """Writes the report; returns the path of report.html."""
   from hcsc_jax.workdir import restore as workdirs  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
-  from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import report  # pylint: disable=g-import-not-at-top
-  step = None
-  if epoch is not None:
-    positions = workdirs.checkpoint_positions(workdir)
-    matching = [s for s, p in positions.items()
-                if p.epoch == epoch and p.step_in_epoch == 0]
-    if not matching:
-      raise ConfigError(
-          f"--epoch={epoch}: no checkpoint was written after epoch {epoch}; "
-          f"available: {sorted({p.epoch for p in positions.values()})}.")
-    step = max(matching)
   state, position, config, model = workdirs.restore(workdir, step)
   sources.hide_accelerators_from_tensorflow(config.data)
   dataset = sources.open_dataset(config.data)
@@ -58,9 +49,9 @@ def build_report(workdir: str, output: str, epoch=None, sample=2000) -> str:
 
 def main(argv):
   del argv
-  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
   path = cli.report_errors(lambda: build_report(
-      FLAGS.workdir, FLAGS.output, FLAGS.epoch, FLAGS.sample))
+      FLAGS.workdir, FLAGS.output, cli.checkpoint_step(FLAGS.workdir),
+      FLAGS.sample))
   print(f"wrote {path}", flush=True)
 
 

@@ -29,7 +29,7 @@ fi
 
 requirements=requirements.txt
 [ "$want" = "test" ] && requirements=requirements-test.txt
-stamp="$venv/.installed-$(cat requirements.txt "$requirements" | sha256sum | cut -c1-16)-$want"
+stamp="$venv/.installed-$(cat requirements.txt requirements-docs.txt "$requirements" | sha256sum | cut -c1-16)-$want"
 if [ ! -f "$stamp" ]; then
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   echo "setup: installing $requirements into $venv (a few minutes the first time)"

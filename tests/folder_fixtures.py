@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from configs import image_folder as image_folder_config
+from hcsc_jax.configs import image_folder as image_folder_config
 from tests.trainer_fixtures import override
 
 CLASSES = ("cats", "dogs", "owls")

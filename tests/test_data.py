@@ -216,7 +216,7 @@ def test_imagenet_without_manual_dir_says_what_to_download(tmp_path):
 
 
 def test_multicrop_views_have_their_sizes(tiny_source, tmp_path):
-  from configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
   config = hcsc_r50_imagenet_multicrop.get_config("smoke")
   config.batch_size = 8
   config.data.name = "fashion_mnist_local"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from configs.eval import clustering_fashion_mnist
-from configs.eval import knn_fashion_mnist
-from configs.eval import linear_fashion_mnist
-from configs.eval import semi_fashion_mnist
+from hcsc_jax.configs.eval import clustering_fashion_mnist
+from hcsc_jax.configs.eval import knn_fashion_mnist
+from hcsc_jax.configs.eval import linear_fashion_mnist
+from hcsc_jax.configs.eval import semi_fashion_mnist
 from hcsc_jax.data.tfdata import pipeline
 from hcsc_jax.evals import agreement
 from hcsc_jax.evals import classifier

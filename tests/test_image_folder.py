@@ -390,7 +390,7 @@ def test_embedding_files_equals_the_runs_own_features(folder_run, folder,
 def test_evaluate_runs_on_a_labelled_folder(folder_run, name, keys):
   import importlib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top
-  cfg = importlib.import_module(f"configs.eval.{name}").get_config()
+  cfg = importlib.import_module(f"hcsc_jax.configs.eval.{name}").get_config()
   cfg.batch_size = 32
   cfg.knn.ks = (1, 3)
   cfg.clustering.num_clusters = (4,)

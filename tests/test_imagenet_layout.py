@@ -11,9 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import hcsc_r50_imagenet
-from configs.eval import knn_imagenet
-from configs.eval import semi_imagenet
+from hcsc_jax.configs import hcsc_r50_imagenet
+from hcsc_jax.configs.eval import knn_imagenet
+from hcsc_jax.configs.eval import semi_imagenet
 from hcsc_jax.data.tfdata import pipeline
 from hcsc_jax.data import sources
 from hcsc_jax.data.datasets import synthetic_imagenet

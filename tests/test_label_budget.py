@@ -145,7 +145,7 @@ def test_a_study_with_selection_rules_pairs_each_encoder_with_the_pixels(
   """The study evaluates the raw pixels with every seed's draws and rule
   and tabulates encoder − pixels paired by seed; no network is trained
   (the runs and evaluations are stand-ins that record what was asked)."""
-  from configs import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import fashion_mnist  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import protocols as protocols_lib  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   asked = []

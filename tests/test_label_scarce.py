@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from configs.eval import knn_fashion_mnist
-from configs.eval import linear_fashion_mnist
-from configs.eval import semi_fashion_mnist
+from hcsc_jax.configs.eval import knn_fashion_mnist
+from hcsc_jax.configs.eval import linear_fashion_mnist
+from hcsc_jax.configs.eval import semi_fashion_mnist
 from hcsc_jax import errors
 from hcsc_jax.evals import label_scarce
 from hcsc_jax.evals import logistic
@@ -130,7 +130,7 @@ def test_semi_supervised_takes_the_same_subsets_and_pixels_are_refused(
 
 
 def test_a_label_fraction_smaller_than_k_is_refused_at_start_up():
-  from configs import fashion_mnist  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import fashion_mnist  # pylint: disable=g-import-not-at-top
   from hcsc_jax.training import validation  # pylint: disable=g-import-not-at-top
   config = fashion_mnist.get_config()
   config.knn.label_fractions = (0.001, 1.5)

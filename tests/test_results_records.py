@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from configs import fashion_mnist
+from hcsc_jax.configs import fashion_mnist
 from hcsc_jax.evals import protocols as protocols_lib
 from hcsc_jax.studies import runs as study_runs
 from hcsc_jax.runtime import reporting
@@ -58,11 +58,23 @@ def test_records_rebuild_the_committed_study_tables(rebuilt, budget_rebuilt):
       assert f.read() == table + "\n", records
 
 
-def test_readme_quotes_the_studys_figures(rebuilt):
+def _section(path: str, heading: str) -> str:
+  """The text of `path` from `heading` to the next heading of its level."""
+  with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+    text = f.read()
+  start = text.index(heading)
+  level = heading.split(" ")[0]
+  end = text.find(f"\n{level} ", start + 1)
+  return text[start:end if end > 0 else len(text)]
+
+
+@pytest.mark.parametrize("path,heading", [
+    ("README.md", "## Results"),
+    ("docs/results.md", "## Fashion-MNIST: HCSC, MoCo v2 and the baselines")])
+def test_readme_and_results_page_quote_the_studys_figures(rebuilt, path,
+                                                          heading):
   _, record = rebuilt
-  with open(os.path.join(ROOT, "README.md")) as f:
-    readme = f.read()
-  section = readme[readme.index("## Results so far"):]
+  section = _section(path, heading)
   rows = {}
   for line in section.splitlines():
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -109,16 +121,13 @@ def _budget_rebuilt(tmp_path_factory):
   return _rebuild(BUDGET_RECORDS, BUDGET_PROTOCOLS, tmp_path_factory)
 
 
-def test_readme_quotes_the_label_budget_figures(budget_rebuilt):
-  """Every cell of the README's label-budget table: each encoder's mean ±
-  std over seeds, the pixels' (evaluated with each seed's labels), and
-  HCSC − pixels paired by seed with its interval and verdict."""
+def test_results_page_quotes_the_label_budget_figures(budget_rebuilt):
+  """Every cell of the results page's label-budget table: each encoder's
+  mean ± std over seeds, the pixels' (evaluated with each seed's labels),
+  and HCSC − pixels paired by seed with its interval and verdict."""
   from hcsc_jax.studies import statistics  # pylint: disable=g-import-not-at-top
   _, record = budget_rebuilt
-  with open(os.path.join(ROOT, "README.md")) as f:
-    readme = f.read()
-  start = readme.index("### Which images get the labels")
-  section = readme[start:readme.index("\n#", start + 1)]
+  section = _section("docs/results.md", "## Which images get the labels")
   rows = []
   for line in section.splitlines():
     cells = [c.strip() for c in line.strip().strip("|").split("|")]

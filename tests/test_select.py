@@ -113,7 +113,7 @@ def test_bad_budgets_and_missing_workdirs_are_one_line(folder_run, tmp_path,
 def test_evaluation_labels_the_selected_images(folder_run):
   """kNN with 20% of the labels picked by each rule, for the encoder and
   the raw pixels: result files per rule, the hierarchy used recorded."""
-  from configs.eval import knn_image_folder  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs.eval import knn_image_folder  # pylint: disable=g-import-not-at-top
   from hcsc_jax.evals import protocols  # pylint: disable=g-import-not-at-top
   results = {}
   for strategy in ("prototypes", "typical"):

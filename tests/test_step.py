@@ -135,7 +135,7 @@ def test_momentum_update_and_lr_schedule():
 
 
 def test_multicrop_step_uses_local_views():
-  from configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import hcsc_r50_imagenet_multicrop  # pylint: disable=g-import-not-at-top
   config = hcsc_r50_imagenet_multicrop.get_config("smoke")
   mesh = sharding.make_mesh()
   state, train_step = _active_state_and_step(config, mesh)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from configs import fashion_mnist_long
+from hcsc_jax.configs import fashion_mnist_long
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.studies import statistics as seed_statistics
 from hcsc_jax.studies import runs as study_runs

@@ -51,7 +51,7 @@ def test_all_problems_are_listed_together():
 
 
 def test_valid_configs_pass():
-  from configs import (fashion_mnist, fashion_mnist_long,  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import (fashion_mnist, fashion_mnist_long,  # pylint: disable=g-import-not-at-top
                        fashion_mnist_mocov2, hcsc_r50_imagenet,
                        hcsc_r50_imagenet_multicrop, mocov2_r50_imagenet)
   for module in (fashion_mnist, fashion_mnist_long, fashion_mnist_mocov2,
@@ -59,7 +59,7 @@ def test_valid_configs_pass():
                  mocov2_r50_imagenet):
     for arg in (None, "smoke"):
       assert validation.config_problems(module.get_config(arg)) == []
-  from configs import image_folder  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import image_folder  # pylint: disable=g-import-not-at-top
   for arg in (None, "smoke", "fashion_mnist"):
     assert validation.config_problems(image_folder.get_config(arg)) == []
   with pytest.raises(ValueError, match="unknown config variant"):

@@ -6,6 +6,8 @@ import re
 import numpy as np
 import pytest
 
+from hcsc_jax.workdir import restore
+
 from hcsc_jax.training import validation
 from hcsc_jax import visualize
 from hcsc_jax.viz import figures
@@ -77,9 +79,10 @@ def test_workdir_before_clustering_names_the_first_epoch(smoke_run, tmp_path):
   with mock_fashion_mnist(), pytest.raises(
       validation.ConfigError,
       match=r"no clustering yet.*from epoch 1 on.*--epoch=2"):
-    visualize.build_report(smoke_run, str(tmp_path), epoch=1, sample=48)
+    visualize.build_report(smoke_run, str(tmp_path),
+                           restore.step_of_epoch(smoke_run, 1), sample=48)
   with pytest.raises(validation.ConfigError, match=r"available: \[1, 2\]"):
-    visualize.build_report(smoke_run, str(tmp_path), epoch=7)
+    restore.step_of_epoch(smoke_run, 7)
 
 
 def test_data_without_images_is_named():

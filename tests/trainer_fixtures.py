@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 
-from configs import fashion_mnist
+from hcsc_jax.configs import fashion_mnist
 from hcsc_jax.data.datasets import fashion_mnist_files
 from hcsc_jax.data.datasets import idx
 

@@ -6,7 +6,7 @@ and 1000 clusters (10 = the number of classes); NMI and AMI.
       --workdir=workdirs/fashion_mnist
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

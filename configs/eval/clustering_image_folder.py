@@ -6,7 +6,7 @@ class subfolders (`--config.clustering.num_clusters=...` to change).
       --config=configs/eval/clustering_image_folder.py --workdir=<folder run>
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

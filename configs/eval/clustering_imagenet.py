@@ -5,7 +5,7 @@ clusters; NMI and AMI against the labels.
       --workdir=<pre-training workdir>
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

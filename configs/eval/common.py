@@ -5,9 +5,9 @@ protocol, the data set and its reference hyper-parameters
 import ml_collections
 from ml_collections import config_dict
 
-from configs import fashion_mnist
-from configs import hcsc_r50_imagenet
-from configs import image_folder
+from hcsc_jax.configs import fashion_mnist
+from hcsc_jax.configs import hcsc_r50_imagenet
+from hcsc_jax.configs import image_folder
 from hcsc_jax.evals import knn
 from hcsc_jax.evals import run_data
 

@@ -5,7 +5,7 @@ eval split against the train split.
       --workdir=<pre-training workdir>
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

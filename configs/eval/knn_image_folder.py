@@ -6,7 +6,7 @@ folder, labels and split come from the run's config.json).
       --workdir=<folder run> [--config.label_fraction=0.1]
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

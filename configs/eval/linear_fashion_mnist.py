@@ -14,7 +14,7 @@ run, BENCHMARKS.md).
       --workdir=workdirs/fashion_mnist
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

@@ -7,7 +7,7 @@ probe over augmented crops).
       --workdir=<folder run> [--config.label_fraction=0.1]
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

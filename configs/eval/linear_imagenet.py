@@ -5,7 +5,7 @@ momentum 0.9, wd 0, batch 256, lr 5.0, x0.1 at epochs 60 and 80, 100 epochs.
       --workdir=<pre-training workdir>
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config():

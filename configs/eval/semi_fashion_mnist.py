@@ -6,7 +6,7 @@ over 20 epochs (x0.1 at 10 and 15), batch 64 (1% is 600 images).
       --workdir=workdirs/fashion_mnist
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config(subset="1pct"):

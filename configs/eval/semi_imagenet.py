@@ -6,7 +6,7 @@ epochs, SGD momentum 0.9, wd 0, batch 256.
       --workdir=<pre-training workdir> --config.data.manual_dir=<tars>
 """
 
-from configs.eval import common
+from hcsc_jax.configs.eval import common
 
 
 def get_config(subset="1pct"):

@@ -62,7 +62,7 @@ def _step_config(args):
     args.dtype = config.dtype
     args.device_augment = config.augment.on_device
     return config
-  from configs import hcsc_r50_imagenet  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.configs import hcsc_r50_imagenet  # pylint: disable=g-import-not-at-top
   config = hcsc_r50_imagenet.get_config()
   config.arch = args.arch
   config.batch_size = args.batch

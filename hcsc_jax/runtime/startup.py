@@ -25,9 +25,14 @@ def _interrupted(signum, frame):  # pylint: disable=unused-argument
 
 def begin() -> None:
   """Ctrl-C -> one line, exit 130 (main thread only, where signals land);
-  and XLA:CPU's faster settings (runtime/xla_cpu.py) before JAX starts."""
+  XLA:CPU's faster settings (runtime/xla_cpu.py) before JAX starts; a
+  `--config=` without such a file read from the packaged configs
+  (runtime/config_paths.py)."""
+  import sys  # pylint: disable=g-import-not-at-top
   import threading  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import config_paths  # pylint: disable=g-import-not-at-top
   from hcsc_jax.runtime import xla_cpu  # pylint: disable=g-import-not-at-top
   if threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _interrupted)
   xla_cpu.apply_defaults()
+  sys.argv[1:] = config_paths.resolve(sys.argv[1:])

@@ -39,7 +39,7 @@ def eval_config(protocol: str, run_config, seed: int):
     raise ConfigError(f"no eval configs for data set "
                       f"{run_config.data.name!r}; known: "
                       f"{sorted(EVAL_CONFIG_NAMES)}.")
-  module = importlib.import_module(f"configs.eval.{protocol}_{dataset}")
+  module = importlib.import_module(f"hcsc_jax.configs.eval.{protocol}_{dataset}")
   cfg = module.get_config()
   cfg.data = run_config.data
   cfg.seed = seed
