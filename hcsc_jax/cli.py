@@ -164,6 +164,7 @@ def user_errors() -> tuple[type, ...]:
   what escapes from TensorFlow's input pipeline (when it is loaded)."""
   from hcsc_jax import errors as hcsc_errors  # pylint: disable=g-import-not-at-top
   errors = [hcsc_errors.ConfigError, hcsc_errors.InputExhaustedError,
+            hcsc_errors.DiskFullError,
             hcsc_errors.WorkdirBusyError, hcsc_errors.CheckpointWriteError,
             hcsc_errors.CheckpointDamagedError, hcsc_errors.WorkdirError,
             hcsc_errors.DataPreparationError, hcsc_errors.NonFiniteLossError,
@@ -173,11 +174,54 @@ def user_errors() -> tuple[type, ...]:
   return tuple(errors)
 
 
+# What to do when a disk fills, said after the line naming the file; a
+# command that knows more (the trainer: the step it resumes from) sets it.
+_DISK_FULL = {"path": None, "advice": lambda: (
+    "Free space there (or write to another disk) and rerun the same "
+    "command; nothing written before is damaged.")}
+
+
+def on_disk_full(path: str | None = None,
+                 advice: Callable[[], str] | None = None) -> None:
+  """Where this command writes (named when the failing file is not known)
+  and what to tell the user when that disk fills."""
+  if path is not None:
+    _DISK_FULL["path"] = path
+  if advice is not None:
+    _DISK_FULL["advice"] = advice
+
+
+def _disk_full_line(error: BaseException) -> str | None:
+  from hcsc_jax.errors import CheckpointWriteError, DiskFullError  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.runtime import disk_space  # pylint: disable=g-import-not-at-top
+  cause = disk_space.disk_error_in(error)
+  if cause is None or isinstance(error, CheckpointWriteError):
+    return None  # (a checkpoint's line already says all of it)
+  text = (" ".join(str(error).split()) if isinstance(error, DiskFullError)
+          else disk_space.describe(cause, cause.filename or
+                                   _DISK_FULL["path"] or _written_path()))
+  return f"error: {text}. {_DISK_FULL['advice']()}"
+
+
+def _written_path() -> str | None:
+  """Where the command writes, when the failing file is not known: its
+  --output, else its --workdir."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  for name in ("output", "workdir"):
+    if name in flags.FLAGS and flags.FLAGS[name].present:
+      return flags.FLAGS[name].value
+  return None
+
+
 def error_line(error: BaseException) -> str:
-  """`error: ...`; config problems keep their one line per problem."""
+  """`error: ...`; config problems keep their one line per problem; a full
+  disk names the file, the free space and what to do."""
   from hcsc_jax.errors import ConfigError  # pylint: disable=g-import-not-at-top
   if isinstance(error, ConfigError):
     return f"error: {error}"
+  disk_full = _disk_full_line(error)
+  if disk_full:
+    return disk_full
   text = " ".join(str(error).split()) or type(error).__name__
   if type(error).__module__.startswith("tensorflow"):
     text = f"the TensorFlow input pipeline failed ({type(error).__name__}): " + text
@@ -205,13 +249,25 @@ def log_run_progress() -> None:
 
 
 def report_errors(command: Callable[[], T],
-                  extra: tuple[type, ...] = (ValueError,)) -> T:
-  """`command()`; a user error (`user_errors()` and `extra`) ends the
-  process with one `error: ...` line and exit status 1."""
+                  extra: tuple[type, ...] = (ValueError,),
+                  exit_at_once: bool = False) -> T:
+  """`command()`; a user error (`user_errors()` and `extra`) or a full
+  disk, whatever library raised it, ends the process with one `error: ...`
+  line and exit status 1. `exit_at_once`
+  skips the interpreter's shutdown (a trainer whose checkpoint write
+  failed still has orbax's native threads, which would print tracebacks
+  while it finalises): everything it owns is written or cut back."""
+  from hcsc_jax.runtime import disk_space  # pylint: disable=g-import-not-at-top
   try:
     return command()
-  except user_errors() + tuple(extra) as e:
+  except Exception as e:  # pylint: disable=broad-except
+    known = isinstance(e, user_errors() + tuple(extra))
+    if not known and disk_space.disk_error_in(e) is None:
+      raise  # a bug: its traceback is worth seeing
     print(error_line(e), file=sys.stderr, flush=True)
+    if exit_at_once:
+      sys.stdout.flush()
+      os._exit(1)  # pylint: disable=protected-access
     sys.exit(1)
 
 

@@ -43,3 +43,8 @@ class NonFiniteLossError(RuntimeError):
 class OutputError(OSError):
   """An output path that cannot be written (a folder in the way, no
   permission, a full disk)."""
+
+
+class DiskFullError(OSError):
+  """A write failed for want of space (or quota, or a read-only file
+  system); the message names the file, the free space and what to do."""

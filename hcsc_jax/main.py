@@ -32,9 +32,12 @@ def main(argv):
   from hcsc_jax.data import sources  # pylint: disable=g-import-not-at-top
   sources.hide_accelerators_from_tensorflow(FLAGS.config.data)
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
+  from hcsc_jax.workdir import restore  # pylint: disable=g-import-not-at-top
+  cli.on_disk_full(FLAGS.workdir, lambda: restore.resume_advice(FLAGS.workdir))
   cli.log_run_progress()
   summary = cli.report_errors(
-      lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir), extra=())
+      lambda: train.train_and_evaluate(FLAGS.config, FLAGS.workdir), extra=(),
+      exit_at_once=True)
   if summary.get("preempted"):
     cli.exit_after_preemption(summary["exit_status"])
   print(train.final_line(summary), flush=True)

@@ -23,6 +23,8 @@ from absl import logging
 from clu import parameter_overview
 import tqdm
 
+from hcsc_jax.runtime import records
+
 # A workdir's metrics file; workdir/layout.py lists it with every other name.
 METRICS_FILE = "metrics.jsonl"
 
@@ -32,10 +34,15 @@ QUIET_LIBRARIES = ("/orbax/", "/tensorflow_datasets/", "/etils/")
 
 
 class _QuietLibraries(logging_std.Filter):
+  """Drops INFO chatter of QUIET_LIBRARIES, and the tracebacks orbax's
+  writer threads log for a full disk: the command's own last line names
+  the file, the free space and the remedy."""
 
   def filter(self, record: logging_std.LogRecord) -> bool:
-    return record.levelno > logging_std.INFO or not any(
-        part in record.pathname for part in QUIET_LIBRARIES)
+    library = any(part in record.pathname for part in QUIET_LIBRARIES)
+    if library and "No space left on device" in record.getMessage():
+      return False
+    return record.levelno > logging_std.INFO or not library
 
 
 def quiet_library_logs() -> None:
@@ -63,6 +70,7 @@ class MetricsWriter:
     self._path = os.path.join(logdir, METRICS_FILE)
     if is_lead_process():
       os.makedirs(logdir, exist_ok=True)
+      records.repair(self._path, warn)
     self._clu = None
     try:
       from clu import metric_writers  # pylint: disable=g-import-not-at-top
@@ -80,8 +88,7 @@ class MetricsWriter:
       log(f"step {step}: " + ", ".join(f"{k}={v:.6g}"
                                         for k, v in values.items()))
     if is_lead_process():
-      with open(self._path, "a") as f:
-        f.write(json.dumps({"step": int(step), **values}) + "\n")
+      records.append(self._path, {"step": int(step), **values})
 
   def write_images(self, step: int, images: Mapping[str, Any]) -> None:
     if self._clu is not None:
@@ -97,12 +104,9 @@ def create_writer(workdir: str) -> MetricsWriter:
 
 
 def read_metrics(logdir: str) -> list[dict]:
-  """The records `MetricsWriter` appended to `<logdir>/metrics.jsonl`."""
-  path = os.path.join(logdir, METRICS_FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  """The records `MetricsWriter` appended to `<logdir>/metrics.jsonl`
+  (damaged lines skipped with a warning naming them)."""
+  return records.read(os.path.join(logdir, METRICS_FILE), warn)
 
 
 class _Progress:
@@ -158,12 +162,19 @@ def averaged(totals: dict[str, Any]) -> dict[str, float]:
 
 
 def save_json(path: str, record: dict) -> None:
+  """Written beside `path` and renamed: `path` is the old file or the new
+  one, whole (a failed write leaves no temporary file)."""
   if not is_lead_process():
     return
   tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=2, sort_keys=True, default=_plain)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, "w") as f:
+      json.dump(record, f, indent=2, sort_keys=True, default=_plain)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def set_aside(path: str) -> str:

@@ -24,6 +24,8 @@ from hcsc_jax.workdir.checkpoints import Position
 from hcsc_jax.runtime.preemption import Preempted
 from hcsc_jax.runtime.preemption import PreemptionWatcher
 from hcsc_jax.runtime.preemption import run_interruptible
+from hcsc_jax.runtime import disk_space
+from hcsc_jax.runtime import records
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
 from hcsc_jax.workdir import lock as workdir_lock
@@ -66,7 +68,11 @@ class Run:
     self.model, self.tx, self.schedule = parts.model, parts.tx, parts.schedule
     self.checkpoints = checkpointing.Checkpointer(workdir,
                                                   config.keep_checkpoints)
-    self.writer = reporting.create_writer(workdir)
+    if reporting.is_lead_process():  # torn last records of a killed run
+      for name in (workdir_layout.HIERARCHY_STATS,
+                   workdir_layout.CONFIG_HISTORY):
+        records.repair(workdir_layout.path(workdir, name), reporting.warn)
+    self.writer = reporting.create_writer(workdir)  # repairs metrics.jsonl
     self.train_step = step_lib.make_train_step(
         config, self.model, self.tx, self.schedule, self.mesh,
         make_batch=self.data.batch)
@@ -229,7 +235,32 @@ class Run:
     self.writer.write_scalars(step, reporting.averaged(totals))
 
   def save(self, position: Position) -> None:
+    if reporting.is_lead_process():
+      self._warn_if_space_runs_low()
     self.checkpoints.save(int(self.state.step), self.state, position)
+    self._logs_at_save = self._log_bytes()
+
+  def _log_bytes(self) -> int:
+    """Bytes of the workdir outside its checkpoints (logs, records)."""
+    return (disk_space.folder_bytes(self.workdir)
+            - disk_space.folder_bytes(self.checkpoints.directory))
+
+  def _warn_if_space_runs_low(self) -> None:
+    """Before a checkpoint: warn when the disk will not hold the next few
+    checkpoints (measured from the newest) and their logs (measured since
+    the last save of this invocation)."""
+    steps = self.checkpoints.all_steps()
+    if not steps:
+      return
+    checkpoint = disk_space.folder_bytes(
+        self.checkpoints.step_directory(steps[-1]))
+    logs = self._log_bytes()
+    growth = max(0, logs - getattr(self, "_logs_at_save", logs))
+    line = disk_space.low_space_warning(self.workdir, checkpoint, growth,
+                                        self.config.keep_checkpoints,
+                                        len(steps))
+    if line:
+      reporting.warn(line)
 
   def online_knn(self, epoch: int) -> None:
     """kNN on the held-out split while training, logged as a metric."""

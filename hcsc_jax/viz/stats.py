@@ -7,7 +7,6 @@ scikit-learn).
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -16,6 +15,8 @@ import numpy as np
 
 from hcsc_jax.evals import agreement
 from hcsc_jax.method import selection
+from hcsc_jax.runtime import records
+from hcsc_jax.runtime import reporting
 from hcsc_jax.workdir import layout as workdir_layout
 
 STATS_FILE = workdir_layout.HIERARCHY_STATS
@@ -59,20 +60,15 @@ def epoch_record(epoch: int, hierarchy, queue, labels: np.ndarray,
 
 def append(workdir: str, record: dict) -> None:
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, STATS_FILE), "a") as f:
-      f.write(json.dumps(record) + "\n")
+    records.append(os.path.join(workdir, STATS_FILE), record)
 
 
 def load(workdir: str) -> list[dict]:
   """Records in epoch order, the last one of each epoch (a resumed run may
   have clustered an epoch twice)."""
-  path = os.path.join(workdir, STATS_FILE)
-  if not os.path.exists(path):
-    return []
   by_epoch = {}
-  with open(path) as f:
-    for line in f:
-      if line.strip():
-        record = json.loads(line)
-        by_epoch[record["epoch"]] = record
+  for record in records.read(os.path.join(workdir, STATS_FILE),
+                             reporting.warn):
+    if "epoch" in record:
+      by_epoch[record["epoch"]] = record
   return [by_epoch[e] for e in sorted(by_epoch)]

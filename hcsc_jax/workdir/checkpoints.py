@@ -18,11 +18,12 @@ required files and by restoring them.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
+import threading
 from typing import Any, Callable
 
 import jax
@@ -31,6 +32,7 @@ import orbax.checkpoint as ocp
 
 from hcsc_jax.errors import CheckpointDamagedError
 from hcsc_jax.errors import CheckpointWriteError
+from hcsc_jax.runtime import disk_space
 from hcsc_jax.workdir import layout as workdir_layout
 
 MANIFEST = workdir_layout.CHECKPOINT_MANIFEST
@@ -62,15 +64,32 @@ class Damage:
     return dataclasses.asdict(self)
 
 
-def _os_error_in(error: BaseException) -> OSError | None:
-  """The OSError in `error`'s cause chain (orbax wraps I/O failures)."""
-  seen = set()
-  while error is not None and id(error) not in seen:
-    if isinstance(error, OSError):
-      return error
-    seen.add(id(error))
-    error = error.__cause__ or error.__context__
-  return None
+def _quiet_closed_loop_reports() -> None:
+  """After a write fails (a full disk), orbax's writer callbacks find
+  their event loop closed and report it, one traceback each (through
+  threading's hook, or as "unraisable" from native threads); the save's
+  own error already says what failed, so those reports are dropped
+  (every other one is reported as before)."""
+  def closed_loop(error) -> bool:
+    return (isinstance(error, RuntimeError)
+            and str(error) == "Event loop is closed")
+
+  if not getattr(threading.excepthook, "hcsc_quiet", False):
+    thread_hook = threading.excepthook
+
+    def on_thread(args):
+      if not closed_loop(args.exc_value):
+        thread_hook(args)
+    on_thread.hcsc_quiet = True
+    threading.excepthook = on_thread
+  if not getattr(sys.unraisablehook, "hcsc_quiet", False):
+    unraisable_hook = sys.unraisablehook
+
+    def on_unraisable(args):
+      if not closed_loop(args.exc_value):
+        unraisable_hook(args)
+    on_unraisable.hcsc_quiet = True
+    sys.unraisablehook = on_unraisable
 
 
 def _one_line(error: BaseException) -> str:
@@ -198,6 +217,7 @@ class Checkpointer:
     self.manager = self._open()
 
   def _open(self) -> ocp.CheckpointManager:
+    _quiet_closed_loop_reports()
     return ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
@@ -226,18 +246,43 @@ class Checkpointer:
         write_manifest(self.step_directory(step),
                        workdir_records(self.workdir))
     except Exception as e:  # pylint: disable=broad-except
-      cause = _os_error_in(e)
+      cause = disk_space.disk_error_in(e) or disk_space.os_error_in(e)
       if cause is None:
         raise
+      self._remove_unfinished(step)
       kept = [s for s in self.all_steps() if s != step]
-      advice = ("Free space and rerun" if cause.errno == errno.ENOSPC
-                else "Fix the cause and rerun")
+      detail, advice, moved = str(cause), "Fix the cause and rerun", ""
+      if cause.errno in disk_space.DISK_ERRNOS:
+        needed = (disk_space.folder_bytes(self.step_directory(kept[-1]))
+                  if kept else None)
+        free = disk_space.free_bytes(self.directory)
+        detail += (f"; {disk_space.size_text(free)} free there, a checkpoint "
+                   f"needs about {disk_space.size_text(needed)}")
+        advice = ("Free space there, or move the whole workdir to a roomier"
+                  " disk, and rerun")
+        moved = " (with --workdir=<its new place> if moved)"
       raise CheckpointWriteError(
           f"could not write checkpoint step {step} to {self.directory} "
-          f"({cause}); earlier checkpoints are intact: {kept}. {advice} the "
-          f"same command to resume from step {kept[-1] if kept else 0}."
+          f"({detail}); earlier checkpoints are intact: {kept}. {advice} the "
+          f"same command{moved} to resume from step "
+          f"{kept[-1] if kept else 0}."
       ) from e
     return True
+
+  def _remove_unfinished(self, step: int) -> None:
+    """What a failed save of `step` left (orbax's temporary folder, or the
+    step without its manifest): it holds space and nothing usable."""
+    if jax.process_index() != 0 or not os.path.isdir(self.directory):
+      return
+    for name in os.listdir(self.directory):
+      path = os.path.join(self.directory, name)
+      unfinished = name.startswith(f"{step}.") and "tmp" in name
+      if name == str(step) and not os.path.exists(
+          os.path.join(path, MANIFEST)):
+        unfinished = True
+      if unfinished:
+        shutil.rmtree(path, ignore_errors=True)
+    self.manager.reload()
 
   def restore(self, abstract_state, step: int | None = None):
     step = self.manager.latest_step() if step is None else step

@@ -18,6 +18,7 @@ from hcsc_jax.errors import CheckpointDamagedError
 from hcsc_jax.errors import ConfigError
 from hcsc_jax.errors import WorkdirError
 from hcsc_jax.workdir import checkpoints as checkpointing
+from hcsc_jax.runtime import records
 from hcsc_jax.runtime import reporting
 from hcsc_jax.runtime import sharding
 from hcsc_jax.engine import state as state_lib
@@ -116,8 +117,8 @@ def accept_resume_changes(workdir: str, saved, config) -> list[str]:
   if changes and jax.process_index() == 0:
     logging.warning("resuming %s with changed settings: %s", workdir,
                     "; ".join(changes))
-    with open(os.path.join(workdir, CONFIG_HISTORY), "a") as f:
-      f.write(json.dumps({"time": time.time(), "changes": changes}) + "\n")
+    records.append(os.path.join(workdir, CONFIG_HISTORY),
+                   {"time": time.time(), "changes": changes})
     save_config(config, workdir)
   return changes
 
@@ -375,3 +376,17 @@ def step_of_epoch(workdir: str, epoch: int) -> int:
         f"--epoch={epoch}: no checkpoint was written after epoch {epoch}; "
         f"available: {sorted({p.epoch for p in positions.values()})}.")
   return max(matching)
+
+
+def resume_advice(workdir: str) -> str:
+  """What to do after a full disk stopped a run in `workdir`: the step a
+  rerun resumes from (read from the checkpoint folders' names, without
+  opening orbax)."""
+  folder = os.path.join(workdir, workdir_layout.CHECKPOINTS)
+  steps = sorted(int(n) for n in (os.listdir(folder) if os.path.isdir(folder)
+                                  else []) if n.isdigit())
+  where = (f"training resumes from checkpoint step {steps[-1]}" if steps
+           else "no checkpoint was written yet, so training starts over")
+  return ("Free space there, or move the whole workdir to a roomier disk, "
+          "and rerun the same command (with --workdir=<its new place> if "
+          f"moved): {where}.")
