@@ -263,8 +263,9 @@ def files_collection(workdir: str, paths: list[str], step=None,
   new_rows: list[int] = []
   if new:
     dataset, rows, skipped = files_lib.files_dataset(
-        config, [paths[i] for i in new])
+        config, [paths[i] for i in new], require_some=not known)
     new_rows = [new[r] for r in rows]
+  if new_rows:
     mesh = sharding.make_mesh()
     batch = max(1, config.embed_batch_size // mesh.size) * mesh.size
     head_new, _, query_new = _embed(restored, dataset, files_lib.SPLIT,

@@ -49,10 +49,11 @@ def input_paths(path: str) -> list[str]:
                     "image paths, an image file nor a .npy array.")
 
 
-def files_dataset(config, paths: list[str]):
+def files_dataset(config, paths: list[str], require_some: bool = True):
   """(an in-memory dataset of the readable files, as the run `config`
   prepares its images, split SPLIT; the rows of `paths` it holds;
-  skipped (path, why))."""
+  skipped (path, why)); with `require_some` False, no decodable file gives
+  (None, [], skipped) instead of a ConfigError."""
   from hcsc_jax.data.datasets import image_folder  # pylint: disable=g-import-not-at-top
   from hcsc_jax.data.device import in_memory  # pylint: disable=g-import-not-at-top
   if not tuple(config.data.mean):
@@ -61,9 +62,11 @@ def files_dataset(config, paths: list[str]):
   images, rows, skipped = image_folder.decode_files(
       paths, image_folder.preload_size(config.data), config.data.threads,
       "decoding the input")
-  if not rows:
+  if not rows and require_some:
     raise ConfigError(f"none of the {len(paths)} input files could be "
                       f"decoded (first: {skipped[0][0]}: {skipped[0][1]}).")
+  if not rows:
+    return None, rows, skipped
   split = registry.Split(images, np.full(len(rows), -1, np.int32))
   dataset = in_memory.InMemoryDataset(config.data, loaded=({SPLIT: split},
                                                            ()))

@@ -326,9 +326,7 @@ def choose(rule: str, pool: Pool, labelled, budget: int, seed: int = 0,
     rows = np.random.default_rng(seed).choice(free_rows, budget,
                                               replace=False)
     return Choice(rows.astype(np.int64), ["drawn at random"] * budget)
-  if pool.true_labels is None:
-    raise ConfigError("strategy 'random_balanced' needs every image's true "
-                      "class (the yardstick of a simulation).")
-  picked = label_budget.random_balanced(pool.true_labels[free_rows], budget,
-                                        seed)
+  truth = (pool.true_labels if pool.true_labels is not None
+           else np.full(pool.size, -1))  # refused there, in one line
+  picked = label_budget.random_balanced(truth[free_rows], budget, seed)
   return Choice(free_rows[picked.rows], picked.reasons)

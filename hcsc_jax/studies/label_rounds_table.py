@@ -138,3 +138,24 @@ def markdown(records: dict) -> str:
                               f"`{rule}` minus each rule, pool accuracy "
                               "(paired by seed, 95% interval)")
   return "\n".join(lines)
+
+
+README_LABELS = (10, 100, 1000)
+
+
+def summary_table(records: dict) -> list[str]:
+  """The README's rounds table: each rule's accuracy of the predicted
+  labels on the images not labelled (the default `auto` predictor) at
+  10, 100 and 1,000 labels, and the share of them labelled at >= 95%
+  precision with 1,000 labels; mean ± std over seeds."""
+  main = next(iter(next(iter(records.values())).values()))["main_predictor"]
+  lines = ["| rule | " + " | ".join(f"{n} labels" for n in README_LABELS)
+           + " | at >= 95% precision, 1000 labels |",
+           "|---|" + "---|" * (len(README_LABELS) + 1)]
+  for rule in _rules(records):
+    cells = [_cell(series(records, rule, f"{main}.pool_accuracy", n))
+             for n in README_LABELS]
+    cells.append(_cell(series(records, rule, f"{main}.coverage95", 1000)))
+    lines.append(f"| {RULE_NAMES.get(rule, rule)} | " + " | ".join(cells)
+                 + " |")
+  return lines
