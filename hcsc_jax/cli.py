@@ -271,6 +271,26 @@ def report_errors(command: Callable[[], T],
     sys.exit(1)
 
 
+def skipped_files_line(skipped) -> list[str]:
+  """The line that counts unusable input files and names the first."""
+  if not skipped:
+    return []
+  return [f"skipped {len(skipped)} unusable file(s); first: "
+          f"{skipped[0][0]} ({skipped[0][1]})"]
+
+
+def printing_main(command: Callable[[], str]):
+  """absl's `main` for a command that prints what `command()` returns
+  (its one-line errors as report_errors makes them)."""
+  def main(argv):
+    from absl import app  # pylint: disable=g-import-not-at-top
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    log_run_progress()
+    print(report_errors(command))
+  return main
+
+
 def exit_after_preemption(status: int = 0) -> None:
   """Exit at once (0 after SIGTERM, 130 after Ctrl-C) once a stopped run
   has written its checkpoint.

@@ -85,17 +85,11 @@ def _predict() -> str:
                f"disagrees with -> {beside['doubtful_labels.csv']}")
   lines.append(f"the {min(FLAGS.doubts, record['predicted'])} least certain"
                f" predictions -> {beside['doubtful_predictions.csv']}")
-  if skipped:
-    lines.append(f"skipped {len(skipped)} unusable file(s); first: "
-                 f"{skipped[0][0]} ({skipped[0][1]})")
+  lines += cli.skipped_files_line(skipped)
   return "\n".join(lines)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli.log_run_progress()
-  print(cli.report_errors(_predict))
+main = cli.printing_main(_predict)
 
 
 if __name__ == "__main__":

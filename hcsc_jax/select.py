@@ -83,17 +83,11 @@ def _select() -> str:
   lines = [f"wrote {FLAGS.output}: {len(records)} of {pool} ({strategy}"
            + (f"; {held} of them held out of training" if held and
               not FLAGS.input else "") + ")"]
-  if skipped:
-    lines.append(f"skipped {len(skipped)} unusable file(s); first: "
-                 f"{skipped[0][0]} ({skipped[0][1]})")
+  lines += cli.skipped_files_line(skipped)
   return "\n".join(lines)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli.log_run_progress()
-  print(cli.report_errors(_select))
+main = cli.printing_main(_select)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ if __name__ == "__main__":
 from absl import app
 from absl import flags
 
+from hcsc_jax import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdirs", None, "Finished runs, one per seed.")
 flags.DEFINE_string("output", None, "Folder for the records and table.")
@@ -47,12 +49,7 @@ def _simulate() -> str:
   return f"wrote {path}\n" + table
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from hcsc_jax import cli  # pylint: disable=g-import-not-at-top
-  cli.log_run_progress()
-  print(cli.report_errors(_simulate))
+main = cli.printing_main(_simulate)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ smoke config trained end to end on the device path."""
 import csv
 import os
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -281,18 +280,14 @@ def test_hierarchy_files_agree_with_each_other_and_the_checkpoint(
 
 def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
                                                              tmp_path):
-  from selenium import webdriver  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from hcsc_jax.viz import hierarchy_export as hierarchy  # pylint: disable=g-import-not-at-top
+  from tests.browser_fixtures import downloaded, headless_chrome  # pylint: disable=g-import-not-at-top
   page = hierarchy.write_hierarchy(folder_run, str(tmp_path / "out"),
-                                   budget="12")
-  options = webdriver.ChromeOptions()
-  for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                   "--disable-dev-shm-usage"):
-    options.add_argument(argument)
-  service = webdriver.ChromeService(executable_path=shutil.which(
-      "chromedriver"))
-  browser = webdriver.Chrome(options=options, service=service)
+                                   budget="12", strategy="prototypes")
+  downloads = tmp_path / "downloads"
+  downloads.mkdir()
+  browser = headless_chrome(downloads)
   try:
     browser.get("file://" + page)
     top = browser.find_elements(By.CSS_SELECTOR, ".card")
@@ -335,16 +330,8 @@ def test_the_hierarchy_browser_walks_down_to_images_and_back(folder_run,
         r["index"] for r in todo]
     assert marked[0].find_element(By.CSS_SELECTOR, ".badge").text == (
         "label #1")
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    browser.execute_cdp_cmd("Page.setDownloadBehavior", {
-        "behavior": "allow", "downloadPath": str(downloads)})
     browser.find_element(By.ID, "export").click()
-    exported = downloads / "labels_todo.csv"
-    for _ in range(100):
-      if exported.exists():
-        break
-      time.sleep(0.1)
+    exported = downloaded(downloads / "labels_todo.csv")
     assert exported.read_bytes() == (tmp_path / "out" /
                                      "labels_todo.csv").read_bytes()
   finally:

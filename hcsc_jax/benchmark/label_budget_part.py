@@ -32,18 +32,25 @@ def _hierarchy(points: np.ndarray, centre_of: np.ndarray, counts):
                                        parents)
 
 
-def bench_label_budget(args) -> dict[str, float]:
-  from hcsc_jax.evals import label_budget  # pylint: disable=g-import-not-at-top
+def _collections(args):
+  """(N, points, their generating centres, a hierarchy) for each N of
+  --budget_sizes: L2-normalised --budget_dim features around the first
+  level's centres."""
   rng = np.random.default_rng(0)
   counts = tuple(args.clusters)
   centres = synthetic.unit_rows(rng, counts[0], args.budget_dim)
-  results = {}
   for size in (int(n) for n in args.budget_sizes.split(",")):
     centre_of = rng.integers(0, counts[0], size)
     points = centres[centre_of] + 0.3 / np.sqrt(args.budget_dim) * rng.normal(
         size=(size, args.budget_dim)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
-    tree = _hierarchy(points, centre_of, counts)
+    yield size, points, centre_of, _hierarchy(points, centre_of, counts)
+
+
+def bench_label_budget(args) -> dict[str, float]:
+  from hcsc_jax.evals import label_budget  # pylint: disable=g-import-not-at-top
+  results = {}
+  for size, points, _, tree in _collections(args):
     for fraction in (float(f) for f in args.budget_fractions.split(",")):
       budget = max(1, round(fraction * size))
       for rule in ("prototypes", "typical", "random"):
@@ -69,16 +76,9 @@ def bench_label_round(args) -> dict[str, float]:
   from hcsc_jax.labelling import next_batch  # pylint: disable=g-import-not-at-top
   from hcsc_jax.labelling import prediction  # pylint: disable=g-import-not-at-top
   from hcsc_jax.labelling import predictors  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  counts = tuple(args.clusters)
-  centres = synthetic.unit_rows(rng, counts[0], args.budget_dim)
+  rng = np.random.default_rng(1)
   results = {}
-  for size in (int(n) for n in args.budget_sizes.split(",")):
-    centre_of = rng.integers(0, counts[0], size)
-    points = centres[centre_of] + 0.3 / np.sqrt(args.budget_dim) * rng.normal(
-        size=(size, args.budget_dim)).astype(np.float32)
-    points /= np.linalg.norm(points, axis=1, keepdims=True)
-    tree = _hierarchy(points, centre_of, counts)
+  for size, points, centre_of, tree in _collections(args):
     rows = rng.choice(size, args.round_labels, replace=False)
     labels = labels_file.UserLabels(rows, centre_of[rows] % 10,
                                     [str(c) for c in range(10)])

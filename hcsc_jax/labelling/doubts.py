@@ -78,9 +78,9 @@ def estimate(oos: np.ndarray, labels: np.ndarray,
                            np.arange(1, labels.size + 1))
   good = np.flatnonzero(precision >= target)
   if good.size == 0:
-    return Estimate(accuracy, None, f"the labelled images do not show "
-                    f"{target:.0%} precision at any confidence (with "
-                    "confidence; more labels narrow the bound)")
+    return Estimate(accuracy, None, f"your labels do not yet show "
+                    f"{target:.0%} precision at any confidence by the lower "
+                    "bound this estimate uses (more labels tighten it)")
   return Estimate(accuracy, float(confidence[order[good[-1]]]), "")
 
 

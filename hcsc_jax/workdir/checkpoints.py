@@ -74,22 +74,17 @@ def _quiet_closed_loop_reports() -> None:
     return (isinstance(error, RuntimeError)
             and str(error) == "Event loop is closed")
 
+  def quiet(previous):
+    def hook(args):
+      if not closed_loop(args.exc_value):
+        previous(args)
+    hook.hcsc_quiet = True
+    return hook
+
   if not getattr(threading.excepthook, "hcsc_quiet", False):
-    thread_hook = threading.excepthook
-
-    def on_thread(args):
-      if not closed_loop(args.exc_value):
-        thread_hook(args)
-    on_thread.hcsc_quiet = True
-    threading.excepthook = on_thread
+    threading.excepthook = quiet(threading.excepthook)
   if not getattr(sys.unraisablehook, "hcsc_quiet", False):
-    unraisable_hook = sys.unraisablehook
-
-    def on_unraisable(args):
-      if not closed_loop(args.exc_value):
-        unraisable_hook(args)
-    on_unraisable.hcsc_quiet = True
-    sys.unraisablehook = on_unraisable
+    sys.unraisablehook = quiet(sys.unraisablehook)
 
 
 def _one_line(error: BaseException) -> str:
