@@ -2,7 +2,7 @@ r"""The hierarchy HCSC built of a run's training images, as files a user
 keeps and browses:
 
   python -m hcsc_jax.hierarchy --workdir=<dir> --output=<dir> [--step=N] \
-      [--budget=1%] [--strategy=typical] [--labels=<filled.csv> ...]
+      [--budget=1%] [--strategy=auto] [--labels=<filled.csv> ...]
 
 For the latest (or --step) checkpoint, every usable image of the run's
 collection is embedded by the key encoder, in the space its hierarchy lives
@@ -39,7 +39,7 @@ flags.DEFINE_string("output", None, "Folder for the files (created).")
 cli.define_checkpoint_flags()
 flags.DEFINE_string("budget", "1%", "Images to mark to label first: a "
                     "count (500), a percentage (1%) or a fraction (0.01).")
-flags.DEFINE_string("strategy", None, "Who picks them (see select; default: "
+flags.DEFINE_string("strategy", "auto", "Who picks them (see select; auto: "
                     "the measured best).")
 flags.DEFINE_multi_string("labels", None, "The labels so far (CSVs with "
                           "`path` and `label`): the page shows human and "

@@ -3,7 +3,7 @@ learned, for the first batch or, with --labels, the next one.
 
   python -m hcsc_jax.select --workdir=<run> --budget=<500 | 1% | 0.01> \
       --output=<labels_todo.csv> [--labels=<filled.csv> ...] \
-      [--strategy=typical] [--input=<folder | list.txt>] [--seed=0] \
+      [--strategy=auto] [--input=<folder | list.txt>] [--seed=0] \
       [--step=N]
 
 Without --input it chooses among every usable image of the run's
@@ -19,7 +19,8 @@ never chosen again, and the rules that look at predictions see the ones
 those labels give. Strategies (hcsc_jax/labelling/next_batch.py): `typical`
 (TypiClust: the most typical image of the k-means clusters of the backbone
 features holding the fewest labels), `hierarchy` (a cut of HCSC's prototype
-tree where it is large and impure), `probcover` (ProbCover's greedy
+tree where it is large and impure), `auto` (the default: `typical` up to
+300 labels, `margin` beyond), `probcover` (ProbCover's greedy
 coverage), `margin` (the least certain predictions; needs --labels),
 `prototypes` (the image nearest to each prototype of the level that fits),
 `random`, `random_balanced` (needs the data set's labels: a yardstick).
@@ -40,9 +41,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Pre-training workdir.")
 flags.DEFINE_string("budget", None, "How many images to label: a count "
                     "(500), a percentage (1%) or a fraction (0.01).")
-flags.DEFINE_string("strategy", None, "typical, hierarchy, probcover, "
-                    "margin, prototypes, random or random_balanced (default: "
-                    "the measured best, README 'Label a collection').")
+flags.DEFINE_string("strategy", "auto", "auto (typical, then margin from "
+                    "300 labels: the measured best), typical, hierarchy, "
+                    "probcover, margin, prototypes, random or "
+                    "random_balanced.")
 flags.DEFINE_multi_string("labels", None, "The labels so far (CSVs with "
                           "`path` and `label`; repeat for more files): choose "
                           "the next batch.")

@@ -5,7 +5,6 @@ and every reader accepts the file. The small disk is a tmpfs the test
 mounts (skipped where the machine does not allow mounting)."""
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess

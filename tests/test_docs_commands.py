@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 from hcsc_jax import cli
 

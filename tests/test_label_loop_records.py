@@ -1,6 +1,7 @@
 """The label-loop study's tables come from the records committed in
 results/label_loop_study: study.md is what the tables module makes of
-them, and the README and the labelling page quote its rounds table."""
+them, and the README, the labelling page and the results page quote its
+rounds table."""
 
 import os
 
@@ -29,7 +30,7 @@ def test_study_md_is_rebuilt_from_the_records():
 
 def test_readme_and_labelling_page_quote_the_rounds_table():
   table = label_rounds_table.summary_table(label_rounds.read_records(RECORDS))
-  for path in ("README.md", "docs/labelling.md"):
+  for path in ("README.md", "docs/labelling.md", "docs/results.md"):
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:
       text = f.read()
     for line in table:

@@ -12,9 +12,8 @@ from hcsc_jax.evals import label_budget
 from hcsc_jax.labelling import next_batch
 from hcsc_jax.labelling import prediction
 
-# The measured best (README "Label a collection"): see DEFAULT_WHY.
-DEFAULT_RULE = "typical"
-DEFAULT_WHY = "to be measured"
+# The measured best (next_batch.py, README "Label a collection").
+DEFAULT_RULE = "auto"
 
 
 def choose(collection, strategy: str, budget, seed: int = 0,

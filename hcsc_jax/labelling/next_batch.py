@@ -3,6 +3,11 @@
 Rules (`RULES`; the measurements behind the default are in README "Label a
 collection" and results/label_loop_study):
 
+- `auto` (the default): `typical` while the labelled set, this batch
+  included, stays within AUTO_SWITCH images, `margin` beyond. On
+  Fashion-MNIST typical points were as good as any rule up to a few
+  hundred labels and margin the best from there (TypiClust's and
+  ProbCover's "phase transition").
 - `hierarchy`: ours. A cut of HCSC's prototype tree into |labelled| +
   budget clusters: from the top level, the cluster with the largest size x
   impurity is split into its child prototypes until the cut holds that many
@@ -38,8 +43,9 @@ from hcsc_jax.errors import ConfigError
 from hcsc_jax.evals import label_budget
 from hcsc_jax.labelling import neighbours
 
-RULES = ("hierarchy", "typical", "probcover", "margin", "prototypes",
-         "random", "random_balanced")
+RULES = ("auto", "hierarchy", "typical", "probcover", "margin",
+         "prototypes", "random", "random_balanced")
+AUTO_SWITCH = 300
 NEED_LABELS = ("margin",)
 NEED_HIERARCHY = ("hierarchy", "prototypes")
 PROBCOVER_PURITY = 0.95
@@ -306,6 +312,9 @@ def choose(rule: str, pool: Pool, labelled, budget: int, seed: int = 0,
     raise ConfigError(f"--strategy={rule} needs labels to predict from: "
                       "pass --labels=<csv>, or use --strategy=typical for "
                       "the first batch.")
+  if rule == "auto":
+    rule = ("typical" if probabilities is None
+            or labelled.size + budget <= AUTO_SWITCH else "margin")
   if rule == "hierarchy":
     return by_hierarchy(pool, labelled, budget, seed, probabilities)
   if rule == "typical":

@@ -12,6 +12,7 @@ from hcsc_jax.studies import statistics
 
 SHOWN = (10, 20, 50, 100, 200, 500, 1000)
 RULE_NAMES = {
+    "auto": "auto (the default)",
     "hierarchy": "hierarchy (ours)", "kmeans": "k-means tree (ablation)",
     "typical": "TypiClust", "probcover": "ProbCover", "margin": "margin",
     "prototypes": "prototypes", "random": "random",
