@@ -34,6 +34,25 @@ def small_disk(path, size: str):
     subprocess.run(["umount", "-l", str(path)], check=False)
 
 
+def _tmpfs_bytes(path) -> int:
+  """What the files under `path` occupy on a tmpfs: whole 4 KiB pages."""
+  paths = ([path] if os.path.isfile(path) else
+           [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs])
+  return sum(-(-os.path.getsize(p) // 4096) * 4096 for p in paths)
+
+
+def _room_for_one_and_a_half_checkpoints(reference_workdir) -> str:
+  """A tmpfs size (in KiB) that holds the smoke run's logs and its first
+  checkpoint but runs out half-way through the second, measured from the
+  uninterrupted run (checkpoint sizes vary with orbax's versions and
+  machines, so a fixed size fills on one and not on another)."""
+  checkpoint = _tmpfs_bytes(os.path.join(reference_workdir, "checkpoints", "4"))
+  logs = sum(_tmpfs_bytes(os.path.join(reference_workdir, name))
+             for name in os.listdir(reference_workdir)
+             if name.endswith((".json", ".jsonl")) or ".tfevents." in name)
+  return f"{(logs + checkpoint * 3 // 2) // 1024}k"
+
+
 def _command(*args):
   return subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=900,
@@ -97,12 +116,12 @@ def test_a_full_disk_stops_the_trainer_with_one_line_and_the_moved_workdir_resum
   line an uninterrupted run ends with."""
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
-  _, summary, _ = device_reference_run
+  reference, summary, _ = device_reference_run
   disk = tmp_path / "disk"
   args = ["hcsc_jax.main", "--config=configs/fashion_mnist.py:smoke",
           "--config.data.pipeline=device",
           f"--config.data.manual_dir={idx_source}"]
-  with small_disk(disk, "3200k"):
+  with small_disk(disk, _room_for_one_and_a_half_checkpoints(reference)):
     done = _command(*args, f"--workdir={disk / 'run'}")
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
