@@ -1,23 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark suite on one GPU host that has jax (CUDA), flax, optax, orbax
-# and chex but neither TensorFlow nor faiss. Small pure-Python wheels the
-# benchmark needs (ml-collections) may be carried in .whl/:
-#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#       -d .whl ml_collections==1.1.0
+# and chex but neither TensorFlow nor faiss: `bash launch/gpu_bundle.sh` here
+# gathers the wheels and data it lacks (carry .whl and .bundle).
 # Results: one `name=value unit` line each, and JSON files in $OUT (or .).
 # Budget: under 8 minutes on one H100.
 set -uo pipefail  # one failing part must not hide the others
 cd "$(dirname "$0")/.."
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/hcsc_site .whl/*.whl
-  export PYTHONPATH="/tmp/hcsc_site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+source launch/gpu_host.sh  # wheels from .whl/, the idx folder
 out="${OUT:-.}"
-python3 -c 'import jax; print("devices:", jax.devices(), "jax", jax.__version__)'
+"$python" -c 'import jax; print("devices:", jax.devices(), "jax", jax.__version__)'
 nvidia-smi -L || true
-bench() { echo "== $*"; python3 -m hcsc_jax.benchmark "$@" || echo "FAILED: $*"; }
+bench() { echo "== $*"; "$python" -m hcsc_jax.benchmark "$@" || echo "FAILED: $*"; }
 # Full step, bf16, ResNet-50 224 px, batch 256 (also fed from host NumPy
 # with and without device prefetch); then the before/after pairs.
 bench --parts=step --dtype=bfloat16 --steps=20 --output="$out/step_bf16.json"
@@ -32,8 +25,8 @@ bench --parts=hcsc_head --steps=10 --no_cache \
 bench --parts=cluster --cluster_backends=jax --cluster_sizes=100000,1281167 \
   --output="$out/cluster_jax.json"
 # The in-memory device input path on the GPU study's config (Fashion-MNIST
-# idx files: Debian's location, or HCSC_FASHION_MNIST_DIR): train steps/s
+# idx files found by gpu_host.sh): train steps/s
 # fed from device arrays vs a fixed batch, embedding and kNN seconds.
 bench --parts=paths --paths=device --config=configs/fashion_mnist_long.py \
-  --steps=50 ${HCSC_FASHION_MNIST_DIR:+--manual_dir="$HCSC_FASHION_MNIST_DIR"} \
+  --steps=50 --manual_dir="$fashion_mnist_dir" \
   --output="$out/paths_device_long.json"

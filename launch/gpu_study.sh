@@ -7,13 +7,15 @@
 # random-init and raw-pixel rows:
 #
 #   bash launch/gpu_study.sh [--workdir=workdirs/gpu_study] [--epochs=20]
-#       [--parallel=3] [--seeds=3] [--config.<field>=<value> ...]
+#       [--parallel=3] [--seeds=3] [--nobaselines] [--config.<field>=<value> ...]
 #   bash launch/gpu_study.sh --dry_run [...]   # tiny, on the CPU (tests)
 #
 # Each run is an ordinary resumable workdir under <workdir>/<variant>/
 # seed_<s>/: rerunning the command resumes what is unfinished and skips
 # what is done. Logs: <workdir>/logs/. Table: <workdir>/study.md.
-# Sizing (an estimate, not yet measured on a GPU): see README "GPU study".
+# On a bare GPU host, carry what `bash launch/gpu_bundle.sh` gathers (.whl,
+# .bundle); --nobaselines leaves out the random-init and raw-pixel rows
+# (known: results/fashion_mnist_study). Sizing: not yet measured on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,13 +28,16 @@ for arg in "$@"; do
     --epochs=*) epochs="${arg#*=}" ;;
     --parallel=*) parallel="${arg#*=}" ;;
     --seeds=*) seeds="${arg#*=}" ;;
-    --config.*) extra+=("$arg") ;;
+    --config.*|--nobaselines) extra+=("$arg") ;;
     *) echo "error: gpu_study.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
 
-python="${HCSC_PYTHON:-python3}"
-[ -z "${HCSC_PYTHON:-}" ] && [ -x .venv/bin/python ] && python=.venv/bin/python
+source launch/gpu_host.sh  # wheels from .whl/, the idx folder
+manual_dir=("--config.data.manual_dir=$fashion_mnist_dir")
+for arg in "${extra[@]}"; do
+  case "$arg" in --config.data.manual_dir=*) manual_dir=() ;; esac
+done
 config=configs/fashion_mnist_long.py
 if [ "$dry_run" = 1 ]; then
   config=configs/fashion_mnist_long.py:smoke
@@ -49,7 +54,7 @@ protocols=knn,knn@1%,knn@10%,linear@1%,linear@10%,linear
 study=(-m hcsc_jax.study "--config=$config" "--workdir=$workdir"
        "--seeds=$seeds" --variants=hcsc,mocov2 "--protocols=$protocols"
        "--config.epochs=$epochs" --config.eval_every=0
-       --config.visualize_every=0 "${extra[@]}")
+       --config.visualize_every=0 "${manual_dir[@]}" "${extra[@]}")
 mkdir -p "$workdir/logs"
 export PYTHONUNBUFFERED=1
 start=$(date +%s)

@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh test
 export JAX_PLATFORMS=cpu
+# Byte-code is written as modules are first imported (setup installs none),
+# so the many test subprocesses compile each module once, not each time.
+unset PYTHONDONTWRITEBYTECODE
 # The 20 slowest tests are listed at the end: where the time goes.
 exec "${HCSC_VENV:-.venv}/bin/python" -m pytest -q --durations=20 "$@"

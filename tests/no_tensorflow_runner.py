@@ -25,6 +25,14 @@ class _Hiding(importlib.abc.MetaPathFinder):
       return None
     return self.inner.find_spec(name, path, target)
 
+  def find_distributions(self, *args, **kwargs):
+    """Package metadata (importlib.metadata) of what is not hidden."""
+    inner = getattr(self.inner, "find_distributions", None)
+    found = inner(*args, **kwargs) if inner else ()
+    return (d for d in found
+            if d.metadata["Name"].replace("-", "_").lower() not in BLOCKED
+            and not d.metadata["Name"].lower().startswith("tensorflow"))
+
   def invalidate_caches(self):
     if hasattr(self.inner, "invalidate_caches"):
       self.inner.invalidate_caches()

@@ -1,6 +1,6 @@
 """A full disk: the trainer and an output command end with one line naming
 the file, the free space and the remedy; a rerun after moving the workdir
-ends with the identical final line; torn records are repaired on resume
+ends with the identical final line and bitwise the same weights; torn records are repaired on resume
 and every reader accepts the file. The small disk is a tmpfs the test
 mounts (skipped where the machine does not allow mounting)."""
 
@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 
 from hcsc_jax.runtime import records
@@ -116,7 +118,7 @@ def test_a_full_disk_stops_the_trainer_with_one_line_and_the_moved_workdir_resum
   line an uninterrupted run ends with."""
   from hcsc_jax.training import train  # pylint: disable=g-import-not-at-top
   from tests.trainer_fixtures import device_smoke_config  # pylint: disable=g-import-not-at-top
-  reference, summary, _ = device_reference_run
+  reference, summary, uninterrupted = device_reference_run
   disk = tmp_path / "disk"
   args = ["hcsc_jax.main", "--config=configs/fashion_mnist.py:smoke",
           "--config.data.pipeline=device",
@@ -138,6 +140,10 @@ def test_a_full_disk_stops_the_trainer_with_one_line_and_the_moved_workdir_resum
                                      str(moved))
   assert (train.final_line(resumed).rsplit(" wall_s=", 1)[0]
           == train.final_line(summary).rsplit(" wall_s=", 1)[0])
+  finished = train.Run(device_smoke_config(idx_source), str(moved))
+  for got, want in zip(jax.tree.leaves(finished.state.params),
+                       jax.tree.leaves(uninterrupted.state.params)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
   for record in reporting.read_metrics(str(moved)):
     assert "step" in record
   with open(moved / "metrics.jsonl", "rb") as f:

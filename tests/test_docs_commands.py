@@ -49,7 +49,7 @@ def command_lines(path):
     spans = re.findall(r"`([^`]*)`", line) if "`" in line else [line]
     for span in spans:
       for match in re.finditer(
-          r"(?:python -m hcsc_jax\.(\w+)|\bhcsc (\w+)|bash launch/"
+          r"(?:python -m hcsc_jax\.([\w.]+)|\bhcsc (\w+)|bash launch/"
           r"([\w.]+)|sbatch [^`]*?launch/([\w.]+))(.*)", span):
         command = (match.group(1) or match.group(2) or
                    "launch/" + (match.group(3) or match.group(4)))
@@ -60,7 +60,7 @@ def command_lines(path):
 
 def _flags_of_module(name):
   """The flags a command module defines (absl, argparse, cli helpers)."""
-  path = os.path.join(ROOT, "hcsc_jax", name + ".py")
+  path = os.path.join(ROOT, "hcsc_jax", *name.split(".")) + ".py"
   if not os.path.exists(path):
     path = os.path.join(ROOT, "hcsc_jax", name, "run.py")
   with open(path, encoding="utf-8") as f:
@@ -114,7 +114,7 @@ def _problems(command, tokens, where):
               "demo.sh" else next((t for t in tokens if t.startswith(
                   "configs/")), None))
   else:
-    if command not in cli.COMMANDS:
+    if command.split(".")[0] not in cli.COMMANDS:
       return [f"{where}: hcsc_jax.{command} is not a command"]
     flags = _flags_of_module(command)
     config = next((t.split("=", 1)[1] for t in tokens

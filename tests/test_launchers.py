@@ -10,7 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHERS = ("launch/slurm.sbatch", "launch/single_node.sh",
              "launch/tpu_pod.sh", "launch/setup.sh", "launch/test.sh",
              "launch/demo.sh", "launch/gpu_benchmark.sh",
-             "launch/gpu_study.sh")
+             "launch/gpu_study.sh", "launch/gpu_evidence.sh",
+             "launch/gpu_bundle.sh", "launch/gpu_host.sh")
 
 
 def _bash(args, **env):

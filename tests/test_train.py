@@ -1,7 +1,6 @@
 """End-to-end pre-training on mock Fashion-MNIST: runs, compiles once, resumes
 exactly, and handles preemption."""
 
-import errno
 import json
 import os
 import re
@@ -316,33 +315,6 @@ def test_input_that_ends_early_is_an_error_not_a_preemption(tmp_path,
                                            match="ended after step 3 of 4"):
     train.train_and_evaluate(smoke_config(**{"knn.enabled": False}),
                              str(tmp_path))
-
-
-def test_full_disk_at_a_save_keeps_earlier_checkpoints(reference_run,
-                                                       tmp_path,
-                                                       monkeypatch):
-  _, _, run = reference_run
-  workdir = str(tmp_path)
-  save = train.checkpointing.ocp.CheckpointManager.save
-
-  def full_disk_at_step_8(self, step, *args, **kwargs):
-    if step == 8:
-      raise OSError(errno.ENOSPC, "No space left on device")
-    return save(self, step, *args, **kwargs)
-
-  with mock_fashion_mnist():
-    monkeypatch.setattr(train.checkpointing.ocp.CheckpointManager, "save",
-                        full_disk_at_step_8)
-    with pytest.raises(errors.CheckpointWriteError,
-                       match=r"could not write checkpoint step 8 .*No space "
-                       r"left on device.*intact: \[4\].*from step 4"):
-      train.train_and_evaluate(smoke_config(), workdir)
-    monkeypatch.undo()
-    assert _finished_steps(workdir) == [4]
-    train.train_and_evaluate(smoke_config(), workdir)
-    finished = train.Run(smoke_config(), workdir)
-  for got, want in zip(_params(finished.state), _params(run.state)):
-    np.testing.assert_array_equal(got, want)
 
 
 def test_unwritable_workdir_fails_before_any_work(tmp_path):

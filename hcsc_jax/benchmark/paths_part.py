@@ -59,7 +59,7 @@ def bench_paths(args) -> dict[str, float]:
     inputs = iter(data.step_inputs(0, 0, steps + 3))
     timed_steps(train_step, inputs, 3)  # compile, fill the pipeline
     results[f"paths_{pipeline}"] = timed_steps(train_step, inputs, steps)
-    if pipeline == "device":  # the step alone, on a fixed batch
+    if pipeline == "device" and not args.no_fixed_batch:  # the step alone
       batch = jax.jit(data.batch)(data.epoch_inputs(0), jnp.int32(0))
       fixed_step = step_lib.make_train_step(config, model, tx, schedule,
                                             mesh)

@@ -87,6 +87,7 @@ from hcsc_jax.benchmark import step_parts
 
 UNITS = {"hcsc_head": "ms/step", "hcsc_head_first_call": "ms",
          "step": "pairs/s", "step_compile": "s", "step_ms": "ms/step",
+         "step_gflop": "GFLOP/step", "step_tflop_per_s": "TFLOP/s", "mfu": "of peak",
          "step_fed_host": "pairs/s", "step_fed_prefetch": "pairs/s",
          "embed": "images/s",
          "input_pairs_per_s": "pairs/s",
@@ -185,6 +186,9 @@ def main(argv=None) -> None:
                       help="config file[:variant] of the paths part")
   parser.add_argument("--paths", default="tfdata,device",
                       help="input paths the paths part compares")
+  parser.add_argument("--no_fixed_batch", action="store_true",
+                      help="paths: skip timing the device path's step on "
+                      "one fixed batch (paths_synthetic; one compilation)")
   parser.add_argument("--step_config", default=None,
                       help="step: a config file[:variant] whose network, "
                       "batch, queue, clusters and image size the step part "

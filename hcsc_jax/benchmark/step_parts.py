@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hcsc_jax.benchmark import config_files
+from hcsc_jax.benchmark import flops
 from hcsc_jax.benchmark import synthetic
 from hcsc_jax.benchmark import timing
 from hcsc_jax.method import hierarchy as hierarchy_lib
@@ -120,6 +121,9 @@ def bench_step(args) -> dict[str, float]:
   _, embed_median = timing.timed(run_embed, args.warmup, args.steps)
   results = {"step": args.batch / median, "step_compile": first,
              "step_ms": median * 1e3}
+  results.update(flops.utilisation(
+      flops.counted_flops(train_step, holder["state"], batch), median,
+      jax.devices()[0].device_kind, args.dtype, jax.device_count()))
   if not args.device_augment:  # the embed input is float32 images
     results["embed"] = args.batch / embed_median
   # Fed from the host, as the trainer is: each step's batch is a fresh copy.

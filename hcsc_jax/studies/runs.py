@@ -126,16 +126,32 @@ def _pretrain(config, directory: str) -> dict:
   return summary
 
 
-def _evaluation(spec: str, config, directory: str, seed: int,
-                eval_config: Callable, encoder: str = "checkpoint") -> dict:
-  """The result of protocol `spec` on the run in `directory` (read back
-  when it exists); `encoder` 'random' or 'pixels' for the baselines."""
+def _protocol_config(spec: str, config, seed: int, eval_config: Callable,
+                     encoder: str):
   name, fraction = parse_protocol(spec)
   cfg = eval_config(name, config, seed)
   cfg.label_fraction = fraction
   cfg.label_selection = label_selection(spec)
   cfg.encoder = encoder
-  key = METRICS[name][0]
+  return cfg
+
+
+def evaluation_path(spec: str, config, directory: str, seed: int,
+                    eval_config: Callable, encoder: str = "checkpoint"
+                    ) -> str:
+  """Where the result of protocol `spec` on the run in `directory` is
+  (or will be) saved."""
+  cfg = _protocol_config(spec, config, seed, eval_config, encoder)
+  return workdir_layout.eval_result(directory,
+                                    protocols_lib.result_name(cfg))
+
+
+def _evaluation(spec: str, config, directory: str, seed: int,
+                eval_config: Callable, encoder: str = "checkpoint") -> dict:
+  """The result of protocol `spec` on the run in `directory` (read back
+  when it exists); `encoder` 'random' or 'pixels' for the baselines."""
+  cfg = _protocol_config(spec, config, seed, eval_config, encoder)
+  key = METRICS[parse_protocol(spec)[0]][0]
   path = workdir_layout.eval_result(directory,
                                     protocols_lib.result_name(cfg))
   saved = reporting.read_json_or_set_aside(path)
