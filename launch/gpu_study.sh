@@ -7,7 +7,8 @@
 # random-init and raw-pixel rows:
 #
 #   bash launch/gpu_study.sh [--workdir=workdirs/gpu_study] [--epochs=20]
-#       [--parallel=3] [--seeds=3] [--nobaselines] [--config.<field>=<value> ...]
+#       [--parallel=3] [--seeds=3] [--nobaselines] [--protocols=<list>]
+#       [--config.<field>=<value> ...]
 #   bash launch/gpu_study.sh --dry_run [...]   # tiny, on the CPU (tests)
 #
 # Each run is an ordinary resumable workdir under <workdir>/<variant>/
@@ -20,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dry_run=0 workdir=workdirs/gpu_study epochs=20 parallel=3 seeds=3
+protocols=knn,knn@1%,knn@10%,linear@1%,linear@10%,linear
 extra=()
 for arg in "$@"; do
   case "$arg" in
@@ -28,6 +30,7 @@ for arg in "$@"; do
     --epochs=*) epochs="${arg#*=}" ;;
     --parallel=*) parallel="${arg#*=}" ;;
     --seeds=*) seeds="${arg#*=}" ;;
+    --protocols=*) protocols="${arg#*=}" ;;
     --config.*|--nobaselines) extra+=("$arg") ;;
     *) echo "error: gpu_study.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
@@ -50,7 +53,6 @@ sys.exit(0 if d[0].platform == "gpu" else "error: gpu_study.sh needs a GPU (jax 
   export XLA_PYTHON_CLIENT_MEM_FRACTION
   XLA_PYTHON_CLIENT_MEM_FRACTION=$("$python" -c "print(round(0.9 / $parallel, 2))")
 fi
-protocols=knn,knn@1%,knn@10%,linear@1%,linear@10%,linear
 study=(-m hcsc_jax.study "--config=$config" "--workdir=$workdir"
        "--seeds=$seeds" --variants=hcsc,mocov2 "--protocols=$protocols"
        "--config.epochs=$epochs" --config.eval_every=0

@@ -79,22 +79,27 @@ def _folder_run(folder, tmp_path_factory):
   return workdir
 
 
+@pytest.fixture(scope="session", name="gpu_evidence_dry_run")
+def _gpu_evidence_dry_run(idx_source, tmp_path_factory):
+  """(out folder, work folder, finished process) of
+  `launch/gpu_evidence.sh --dry_run` on the CPU with TensorFlow, TFDS and
+  faiss hidden: the benchmarks at tiny sizes, then `launch/gpu_study.sh
+  --dry_run` (2 seeds x hcsc, mocov2 as 2 concurrent `study --only`
+  processes on the smoke config, then the table without baselines), then
+  the packing. test_gpu_evidence checks the script, test_launchers the GPU
+  study, test_study the study it made (one study for all three)."""
+  from tests.launcher_fixtures import gpu_evidence  # pylint: disable=g-import-not-at-top
+  base = tmp_path_factory.mktemp("gpu_evidence")
+  finished = gpu_evidence(base / "out", base / "work", idx_source)
+  return base / "out", base / "work", finished
+
+
 @pytest.fixture(scope="session", name="gpu_study_dry_run")
-def _gpu_study_dry_run(idx_source, tmp_path_factory):
-  """(study workdir, finished process) of `launch/gpu_study.sh --dry_run`
-  on the CPU: 2 seeds x (hcsc, mocov2) as 2 concurrent `study --only`
-  processes on the smoke config, then the table. test_launchers checks
-  the launcher, test_study the study it made (one study for both)."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  workdir = tmp_path_factory.mktemp("gpu_study") / "study"
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  finished = subprocess.run(
-      ["bash", "launch/gpu_study.sh", "--dry_run", f"--workdir={workdir}",
-       f"--config.data.manual_dir={idx_source}"], cwd=root,
-      capture_output=True, text=True, check=False, timeout=1800,
-      env=dict(os.environ, HCSC_PYTHON=sys.executable))
-  return workdir, finished
+def _gpu_study_dry_run(gpu_evidence_dry_run):
+  """(study workdir, finished process) of the GPU study the evidence
+  script's dry run made."""
+  _, work, finished = gpu_evidence_dry_run
+  return work / "study", finished
 
 
 @pytest.fixture(scope="session", name="device_reference_run")

@@ -6,6 +6,7 @@ still packs; the bundle's size is checked."""
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -14,28 +15,17 @@ import tarfile
 import pytest
 
 from hcsc_jax.benchmark import evidence
+from tests import launcher_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _evidence(out, work, data_dir, *extra):
-  """The script's dry run as on a bare GPU host: every Python process it
-  starts finds neither TensorFlow, TFDS nor faiss."""
-  bare_host = os.path.join(ROOT, "tests", "bare_gpu_host")
-  return subprocess.run(
-      ["bash", "launch/gpu_evidence.sh", "--dry_run", f"--out={out}",
-       f"--work={work}", f"--data_dir={data_dir}", *extra], cwd=ROOT,
-      capture_output=True, text=True, check=False, timeout=1200,
-      env=dict(os.environ, HCSC_PYTHON=sys.executable,
-               PYTHONPATH=os.pathsep.join([bare_host, ROOT])))
-
-
-@pytest.fixture(scope="module", name="dry_run")
-def _dry_run(idx_source, tmp_path_factory):
-  """(out folder, finished process) of the whole evidence script, tiny."""
-  base = tmp_path_factory.mktemp("gpu_evidence")
-  done = _evidence(base / "out", base / "work", idx_source)
-  return base / "out", done
+@pytest.fixture(name="dry_run")
+def _dry_run(gpu_evidence_dry_run):
+  """(out folder, finished process) of the whole evidence script, tiny
+  (conftest: the session's one dry run)."""
+  out, _, done = gpu_evidence_dry_run
+  return out, done
 
 
 def test_the_dry_run_measures_trains_evaluates_and_packs(dry_run):
@@ -56,9 +46,8 @@ def test_the_dry_run_measures_trains_evaluates_and_packs(dry_run):
   assert parts["kmeans"]["results"]["cluster_jax_n3000"] > 0
   assert parts["demo_step"]["results"]["paths_device"] > 0
   plan = record["plan"]
-  assert plan["epochs"] == 2 and plan["seeds"] == 1
-  assert parts["pretrain"]["status"] == {"hcsc_seed0": "ok",
-                                         "mocov2_seed0": "ok"}
+  assert plan["epochs"] == 2 and plan["seeds"] == 2
+  assert parts["pretrain"]["status"] == "ok"
   runs = parts["pretrain"]["results"]
   for variant in ("hcsc", "mocov2"):
     run = runs[variant]["seed_0"]
@@ -69,7 +58,8 @@ def test_the_dry_run_measures_trains_evaluates_and_packs(dry_run):
   with tarfile.open(out / "records.tar.gz") as tar:
     names = tar.getnames()
   for name in ("bench_step.json", "bench_kmeans.json", "bench_demo_step.json",
-               "logs/step.log", "logs/hcsc_seed0.log",
+               "logs/step.log", "logs/pretrain.log",
+               "study/logs/hcsc_seed1.log", "study/study.md",
                "study/hcsc/seed_0/config.json",
                "study/mocov2/seed_0/metrics.jsonl",
                "study/hcsc/seed_0/summary.json",
@@ -93,14 +83,20 @@ def test_the_table_is_made_on_the_cpu_from_the_returned_records(
   table = (study / "study.md").read_text()
   assert "| hcsc − mocov2 | kNN top-1 @1% |" in table
   assert "linear top-1 @10%" in table and "kNN top-1 @0.1% typical" in table
+  # The raw pixels from the committed study, not evaluated again.
+  pixels = json.loads((pathlib.Path(ROOT) / "results" / "fashion_mnist_study"
+                       / "study.json").read_text())["baselines"]["pixels"]
+  row = next(l for l in table.splitlines() if l.startswith("| raw pixels |"))
+  assert f"{pixels['knn']['mean']:.4f}" in row and row.endswith("| — |")
+  assert "| random init |" not in table
   # Nothing trained or evaluated again: no checkpoints, no new results.
   for variant in ("hcsc", "mocov2"):
     assert not (study / variant / "seed_0" / "checkpoints").exists()
 
 
 def test_a_deadline_that_leaves_no_time_still_packs(idx_source, tmp_path):
-  done = _evidence(tmp_path / "out", tmp_path / "work", idx_source,
-                   "--budget_s=20")
+  done = launcher_fixtures.gpu_evidence(tmp_path / "out", tmp_path / "work",
+                                        idx_source, "--budget_s=20")
   assert done.returncode == 0, done.stderr[-3000:]
   record = json.loads((tmp_path / "out" / "evidence.json").read_text())
   assert record["parts"]["step"]["status"] == "skipped: no time left"
@@ -110,7 +106,8 @@ def test_a_deadline_that_leaves_no_time_still_packs(idx_source, tmp_path):
 
 
 def test_missing_data_ends_the_preflight_with_one_line(tmp_path):
-  done = _evidence(tmp_path / "out", tmp_path / "work", tmp_path)
+  done = launcher_fixtures.gpu_evidence(tmp_path / "out", tmp_path / "work",
+                                        tmp_path)
   assert done.returncode == 2
   (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
   assert "train-images-idx3-ubyte.gz" in line and "gpu_bundle.sh" in line

@@ -3,6 +3,7 @@ launcher's dry run on the smoke config (device path), read back here."""
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -52,10 +53,12 @@ def _dry_run_config(idx_source, **fields):
 
 
 def test_study_runs_every_variant_and_seed_and_tabulates(gpu_study_dry_run,
-                                                         idx_source):
+                                                         idx_source,
+                                                         tmp_path):
   """The study the GPU launcher's dry run made (conftest: 2 seeds x hcsc,
-  mocov2 in 2 concurrent processes, then the table), and the same study
-  run again in this process: it reads every result back."""
+  mocov2 in 2 concurrent processes, then the table without baselines), and
+  the same study run again in this process with baselines: it reads every
+  result back and evaluates the baselines once, in the first run."""
   workdir, finished = gpu_study_dry_run
   assert finished.returncode == 0, finished.stderr[-2000:]
   workdir = str(workdir)
@@ -82,8 +85,27 @@ def test_study_runs_every_variant_and_seed_and_tabulates(gpu_study_dry_run,
   assert "| hcsc − mocov2 | kNN top-1 |" in table
   assert "| hcsc − mocov2 | linear top-1 @10% |" in table
   assert "| mocov2 | MoCo v2" in table
-  # Baselines: once per study, in the first run, every protocol.
+  second = workdir_layout.study_run(workdir, "mocov2", 1)
+  assert not [n for n in os.listdir(os.path.join(second, "eval"))
+              if n.endswith(("_random.json", "_pixels.json"))]
+  with pytest.raises(ConfigError, match="percentage"):
+    study_runs.parse_protocol("knn@0%")
+  with pytest.raises(ConfigError, match="unknown"):
+    study_runs.parse_protocol("knm")
+  # A rerun (on a copy: the study is shared) reads every result back
+  # (nothing retrains: no new checkpoints) and, with baselines (the
+  # launcher ran --nobaselines), adds their rows.
+  workdir = str(shutil.copytree(workdir, tmp_path / "study"))
   first = workdir_layout.study_run(workdir, "hcsc", 0)
+  before = sorted(os.listdir(os.path.join(first, "checkpoints")))
+  table = study_runs.run_study(
+      _dry_run_config(idx_source), workdir, ["hcsc", "mocov2"], [0, 1],
+      PROTOCOLS, None, study_runs.eval_config)
+  assert sorted(os.listdir(os.path.join(first, "checkpoints"))) == before
+  assert "| hcsc − mocov2 | linear top-1 @10% |" in table
+  with open(os.path.join(workdir, "study.json")) as f:
+    record = json.load(f)
+  # Baselines: once per study, in the first run, every protocol.
   for kind, label in (("random", "random init"), ("pixels", "raw pixels")):
     row = next(line for line in table.splitlines()
                if line.startswith(f"| {label} |"))
@@ -97,19 +119,6 @@ def test_study_runs_every_variant_and_seed_and_tabulates(gpu_study_dry_run,
         assert len(result[("knn_top1" if "knn" in name else "top1")
                           + "_draws"]) == 5
     assert set(record["baselines"][kind]) == set(PROTOCOLS)
-  second = workdir_layout.study_run(workdir, "mocov2", 1)
-  assert not [n for n in os.listdir(os.path.join(second, "eval"))
-              if n.endswith(("_random.json", "_pixels.json"))]
-  with pytest.raises(ConfigError, match="percentage"):
-    study_runs.parse_protocol("knn@0%")
-  with pytest.raises(ConfigError, match="unknown"):
-    study_runs.parse_protocol("knm")
-  # A rerun reads every result back (nothing retrains: no new checkpoints).
-  before = sorted(os.listdir(os.path.join(first, "checkpoints")))
-  assert study_runs.run_study(
-      _dry_run_config(idx_source), workdir, ["hcsc", "mocov2"], [0, 1],
-      PROTOCOLS, None, study_runs.eval_config) == table
-  assert sorted(os.listdir(os.path.join(first, "checkpoints"))) == before
   with pytest.raises(ConfigError, match=r"base_lr: 0.06 -> 0.5"):
     study_runs.run_study(_dry_run_config(idx_source, base_lr=0.5), workdir,
                          ["hcsc"], [0], ["knn"], "hcsc",

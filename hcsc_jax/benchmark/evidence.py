@@ -15,8 +15,8 @@ whatever finished is packed:
   demo_step   the demo network's steps/s, embedding and kNN seconds on the
               device path (benchmark --parts=paths, fashion_mnist_long)
   pretrain    HCSC and MoCo v2 on fashion_mnist_long with the epochs (then
-              seeds) that the demo step's time fits into the time left, as
-              concurrent `study --only` processes; each run ends with
+              seeds) that the demo step's time fits into the time left, all
+              runs side by side (launch/gpu_study.sh); each run ends with
               PROTOCOLS (kNN and logistic at 1%, 10%, 100% of the labels,
               kNN at 0.1% with TypiClust's `typical` labels)
   pack        <out>/evidence.json (what ran, the plan, every figure),
@@ -24,10 +24,10 @@ whatever finished is packed:
               JSON, each run's config, metrics, summary and evaluations; no
               checkpoints, features or event files)
 
-The raw-pixel and random-init rows are known (results/fashion_mnist_study)
-and not recomputed; `--table=<folder>` builds the comparison on the CPU
-from the returned records (the study's table over the finished runs and
-evaluations, trained and evaluated nowhere again).
+The raw-pixel row is known (results/fashion_mnist_study) and not
+recomputed; `--table=<folder>` builds the comparison on the CPU from the
+returned records (the study's table over the finished runs and
+evaluations, trained and evaluated nowhere again) with that row added.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import json
 import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tarfile
@@ -78,7 +79,7 @@ DRY = Sizes(
           "--steps=2", "--warmup=1"),
     kmeans=("--cluster_sizes=3000", "--clusters=30,20,10"),
     demo_config=DEMO_CONFIG + ":smoke", demo_steps=2, run_overhead_s=5.0,
-    eval_reserve_s=40.0, pack_reserve_s=5.0, max_epochs=2, max_seeds=1)
+    eval_reserve_s=40.0, pack_reserve_s=5.0, max_epochs=2, max_seeds=2)
 
 
 class Evidence:
@@ -128,16 +129,18 @@ def _run(evidence: Evidence, name: str, command: list[str], timeout: float,
   evidence.log(f"{name}: {shlex.join(command)} (at most {timeout:.0f} s)")
   start = time.monotonic()
   with open(log_path, "a", encoding="utf-8") as log:
+    # Its own process group: at the deadline every process it started is
+    # stopped too (a study run checkpoints on SIGTERM and exits).
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                               env=env)
+                               env=env, start_new_session=True)
     try:
       code = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-      process.terminate()
+      os.killpg(process.pid, signal.SIGTERM)
       try:
-        process.wait(timeout=10)
+        process.wait(timeout=15)
       except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
       code = None
   status = ("ok" if code == 0 else "stopped at the deadline" if code is None
@@ -262,7 +265,8 @@ def _epoch_seconds(demo: dict, config, train_examples: int) -> float | None:
 
 def study_command(config: str, workdir: str, plan: Plan, data_dir: str,
                   protocols=PROTOCOLS) -> list[str]:
-  """The study command of the runs (the table command without --only)."""
+  """The study's table command over the runs (`--table` runs it on the
+  returned records; nothing is missing, so nothing is trained)."""
   return [sys.executable, "-m", "hcsc_jax.study", f"--config={config}",
           f"--workdir={workdir}", f"--seeds={plan.seeds}",
           "--variants=" + ",".join(VARIANTS),
@@ -273,9 +277,23 @@ def study_command(config: str, workdir: str, plan: Plan, data_dir: str,
           f"--config.data.manual_dir={data_dir}"]
 
 
-def pretrain(evidence: Evidence, sizes: Sizes, data_dir: str,
-             demo: dict) -> None:
-  """The runs, sized from the demo step to the time left, side by side."""
+def gpu_study_command(workdir: str, plan: Plan, data_dir: str,
+                      dry_run: bool) -> list[str]:
+  """launch/gpu_study.sh with every run of the plan side by side (its
+  --dry_run is the same tiny study on the CPU: 2 seeds, 2 epochs)."""
+  return (["bash", "launch/gpu_study.sh", f"--workdir={workdir}",
+           f"--epochs={plan.epochs}", f"--seeds={plan.seeds}",
+           f"--parallel={plan.seeds * len(VARIANTS)}", "--nobaselines",
+           "--protocols=" + ",".join(PROTOCOLS),
+           f"--config.warmup_epochs={plan.warmup_epochs}",
+           f"--config.data.manual_dir={data_dir}"]
+          + (["--dry_run"] if dry_run else []))
+
+
+def pretrain(evidence: Evidence, sizes: Sizes, data_dir: str, demo: dict,
+             dry_run: bool) -> None:
+  """The runs, sized from the demo step to the time left, side by side
+  (launch/gpu_study.sh), stopped at the deadline."""
   from hcsc_jax.data.datasets import fashion_mnist_files  # pylint: disable=g-import-not-at-top
   config = _load_config(sizes.demo_config)
   _, labels = fashion_mnist_files.read_split(data_dir, "train")
@@ -292,44 +310,16 @@ def pretrain(evidence: Evidence, sizes: Sizes, data_dir: str,
                   epoch_s=epoch_s, train_s=train_s)
     return
   workdir = os.path.join(evidence.work, "study")
-  command = study_command(sizes.demo_config, workdir, plan, data_dir)
   evidence.record["plan"] = dataclasses.asdict(plan) | {
       "config": sizes.demo_config, "protocols": list(PROTOCOLS),
       "variants": list(VARIANTS)}
   evidence.log(f"pretrain: {plan.seeds} seed(s) x {list(VARIANTS)}, "
                f"{plan.epochs} epochs (clustering from epoch "
                f"{plan.warmup_epochs}); one epoch alone ~{epoch_s:.1f} s")
-  runs = [(v, s) for s in range(plan.seeds) for v in VARIANTS]
-  env = dict(os.environ, XLA_PYTHON_CLIENT_MEM_FRACTION=str(
-      round(0.9 / len(runs), 2)))
-  processes = []
-  for variant, seed in runs:
-    name = f"{variant}_seed{seed}"
-    log = open(os.path.join(evidence.work, "logs", f"{name}.log"), "a",
-               encoding="utf-8")
-    processes.append((name, log, subprocess.Popen(
-        command + [f"--only={variant}:{seed}"], stdout=log,
-        stderr=subprocess.STDOUT, env=env)))
-  evidence.log(f"pretrain: {len(runs)} processes, logs in "
-               f"{evidence.work}/logs/")
-  statuses = {}
-  for name, log, process in processes:
-    try:
-      code = process.wait(timeout=max(1.0, evidence.left()
-                                      - sizes.pack_reserve_s))
-    except subprocess.TimeoutExpired:
-      process.terminate()  # a study run checkpoints and stops
-      try:
-        code = process.wait(timeout=10)
-      except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-      statuses[name] = "stopped at the deadline"
-    else:
-      statuses[name] = "ok" if code == 0 else f"failed (exit {code})"
-    log.close()
-    evidence.log(f"pretrain: {name} {statuses[name]}")
-  evidence.part("pretrain", status=statuses, results=run_results(workdir))
+  status = _run(evidence, "pretrain",
+                gpu_study_command(workdir, plan, data_dir, dry_run),
+                evidence.left() - sizes.pack_reserve_s)
+  evidence.part("pretrain", status=status, results=run_results(workdir))
 
 
 def run_results(workdir: str) -> dict:
@@ -405,7 +395,7 @@ def gather(args) -> int:
                      f"--config={sizes.demo_config}",
                      f"--steps={sizes.demo_steps}", "--no_fixed_batch",
                      f"--manual_dir={args.data_dir}"], reserve, 120)
-  pretrain(evidence, sizes, args.data_dir, demo)
+  pretrain(evidence, sizes, args.data_dir, demo, args.dry_run)
   pack(evidence)
   evidence.log(f"done in {time.monotonic() - evidence.start:.0f} s of "
                f"{args.budget_s:.0f}; {evidence.out}: "
@@ -413,7 +403,7 @@ def gather(args) -> int:
   return 0
 
 
-def table(folder: str) -> int:
+def table(folder: str, baselines_from: str) -> int:
   """The comparison on the CPU from a returned folder: records.tar.gz
   unpacked beside it, then the study's table over the runs that finished
   and the protocols every one of them finished (nothing is trained or
@@ -444,7 +434,34 @@ def table(folder: str) -> int:
   command = study_command(plan_fields["config"], os.path.join(work, "study"),
                           plan, record["data_dir"], done)
   print("gpu_evidence: " + shlex.join(command), flush=True)
-  return subprocess.run(command, check=False).returncode
+  code = subprocess.run(command, check=False).returncode
+  if code == 0:
+    _add_committed_pixels(os.path.join(work, "study"), baselines_from)
+  return code
+
+
+def _add_committed_pixels(study_dir: str, baselines_from: str) -> None:
+  """The raw-pixel row of the committed study (the same split and
+  protocols; pixels do not depend on the encoder) added to the table, so
+  nothing is evaluated again. The random-init row is left out: it depends
+  on the network, which differs between the demo and the long config."""
+  from hcsc_jax.studies import runs as study_runs  # pylint: disable=g-import-not-at-top
+  committed = _read_json(baselines_from).get("baselines", {}).get("pixels")
+  if not committed:
+    print(f"gpu_evidence: no raw-pixel row in {baselines_from}; the table "
+          "has none.", flush=True)
+    return
+  record = _read_json(os.path.join(study_dir, "study.json"))
+  record["baselines"] = {"pixels": committed}
+  with open(os.path.join(study_dir, "study.json"), "w",
+            encoding="utf-8") as f:
+    json.dump(record, f, indent=1)
+  table_text = study_runs.markdown(record) + (
+      f"\n\nThe raw-pixel row is read from {baselines_from} (not evaluated "
+      "again; — where it has no such protocol).")
+  with open(os.path.join(study_dir, "study.md"), "w", encoding="utf-8") as f:
+    f.write(table_text + "\n")
+  print(table_text, flush=True)
 
 
 def _protocols_done_by_all(plan_fields: dict, workdir: str,
@@ -483,9 +500,13 @@ def main(argv=None) -> int:
                       help="tiny sizes on the CPU: the same code path")
   parser.add_argument("--table", default=None,
                       help="a returned folder: build the comparison table")
+  parser.add_argument("--baselines_from",
+                      default="results/fashion_mnist_study/study.json",
+                      help="--table: the committed study whose raw-pixel "
+                      "row the table shows")
   args = parser.parse_args(argv)
   if args.table:
-    return table(args.table)
+    return table(args.table, args.baselines_from)
   if not args.out or not args.data_dir:
     parser.error("--out and --data_dir are needed (launch/gpu_evidence.sh "
                  "passes them)")
