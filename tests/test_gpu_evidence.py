@@ -66,6 +66,13 @@ def test_the_dry_run_measures_trains_evaluates_and_packs(dry_run):
                "study/hcsc/seed_0/eval/linear_fashion_mnist.json"):
     assert name in names, (name, names)
   assert not [n for n in names if "checkpoints" in n or n.endswith(".npz")]
+  # What a host without TensorFlow runs: the trainer says so once and
+  # clusters from epoch 1 on the device path.
+  with tarfile.open(out / "records.tar.gz") as tar:
+    log = tar.extractfile("study/logs/hcsc_seed0.log").read().decode()
+    summary = json.load(tar.extractfile("study/hcsc/seed_0/summary.json"))
+  assert "TensorFlow is not installed" in log
+  assert "cluster_s" in summary["epoch_times"][1]
   assert "pack: " in (out / "evidence.log").read_text()
 
 

@@ -169,25 +169,6 @@ def test_resume_from_epoch_checkpoint_matches(reference_run, tmp_path):
     np.testing.assert_array_equal(got, want)
 
 
-def test_device_path_runs_with_tensorflow_unimportable(idx_source, tmp_path):
-  """What an accelerator host without TensorFlow or TFDS runs."""
-  child = subprocess.run(
-      [sys.executable, "-m", "tests.no_tensorflow_runner", "hcsc_jax.main",
-       "--config=configs/fashion_mnist.py:smoke",
-       f"--workdir={tmp_path}", f"--config.data.manual_dir={idx_source}"],
-      cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
-      text=True, timeout=900, check=False)
-  assert child.returncode == 0, child.stderr[-3000:]
-  assert re.search(r"final: epochs=2 knn_top1=[01]\.\d{4}", child.stdout)
-  assert "blocked modules loaded: []" in child.stdout
-  assert "TensorFlow is not installed" in child.stderr
-  with open(tmp_path / "summary.json") as f:
-    summary = json.load(f)
-  assert summary["step"] == 8 and "cluster_s" in summary["epoch_times"][1]
-  assert any('"online/knn_top1"' in line
-             for line in open(tmp_path / "metrics.jsonl"))
-
-
 def _child(workdir: str, event: str, n: int,
            source: str | None = None) -> subprocess.CompletedProcess:
   """The smoke run in a fresh process (tests/crash_runner.py); on the
